@@ -1,0 +1,47 @@
+# The two commands: `make demo` and `make test`. Everything else is for developers.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test install lint format check migrations-check clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || "$$(bin/find-python)" -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Embedded default: SQLite under var/ and Celery jobs in-process, whatever the shell has exported.
+demo: export DATABASE_URL :=
+demo: export REDIS_URL :=
+demo: $(STAMP)
+	@test -f .env || echo "DEBUG=1" > .env
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py seed_demo
+	@echo ""
+	@echo "Concord is running at http://$(HOST):$(PORT)/  —  admin: http://$(HOST):$(PORT)/admin/  (Ctrl-C stops it)"
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+migrations-check: $(STAMP)
+	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+
+check: lint migrations-check test
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,332 @@
+"""Organizations, members, projects, labels, tasks and annotations.
+
+Every row below ``Organization`` carries ``organization`` (denormalised on child rows too) and is read through
+``TenantQuerySet.for_org``; tenant indexes start with ``organization``. On PostgreSQL, composite foreign keys
+(migration ``0002``) additionally make it impossible for a child row to point at another organization's parent,
+for an annotation to point at a task of another project, or for a label to fall outside its project's labels.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from labeling.querysets import TenantManager
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    MANAGER = "manager", "Manager"
+    ANNOTATOR = "annotator", "Annotator"
+
+
+class Membership(models.Model):
+    """A user's role in one organization. A user may belong to several organizations."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        ordering = ["organization", "user__username"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "user"],
+                name="membership_one_per_user_and_org",
+                violation_error_message="This person is already a member of the organization.",
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=Role.values),
+                name="membership_role_valid",
+                violation_error_message="Role must be admin, manager or annotator.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()}"
+
+    @property
+    def can_manage(self) -> bool:
+        return self.role in (Role.ADMIN, Role.MANAGER)
+
+
+class ProjectKind(models.TextChoices):
+    PAIRWISE = "pairwise", "Pairwise preference"
+    CATEGORICAL = "categorical", "Categorical"
+
+
+class SamplingStrategy(models.TextChoices):
+    SEQUENTIAL = "sequential", "Sequential (import order)"
+    RANDOM = "random", "Random"
+    LEAST_CONFIDENCE = "least_confidence", "Least confidence"
+    MARGIN = "margin", "Smallest margin"
+    ENTROPY = "entropy", "Highest entropy"
+
+
+class Project(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="projects")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=ProjectKind.choices, default=ProjectKind.PAIRWISE)
+    instructions = models.TextField(blank=True, help_text="Shown to annotators above every task (Markdown).")
+    min_judgments = models.PositiveSmallIntegerField(default=3, help_text="Judgments every task needs at least.")
+    max_judgments = models.PositiveSmallIntegerField(
+        default=5, help_text="Judgments a task may get at most while consensus is not reached."
+    )
+    consensus_threshold = models.FloatField(
+        default=0.7, help_text="Share of the leading label (0.5 to 1) at which a task counts as agreed."
+    )
+    gold_rate = models.FloatField(default=0.05, help_text="Share of each annotator's tasks that are gold (0 to 1).")
+    lease_ttl_seconds = models.PositiveIntegerField(
+        default=600, help_text="How long a task stays reserved for the annotator who opened it."
+    )
+    sampling_strategy = models.CharField(
+        max_length=24, choices=SamplingStrategy.choices, default=SamplingStrategy.SEQUENTIAL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        ordering = ["organization", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"],
+                name="project_name_unique_in_org",
+                violation_error_message="Your organization already has a project with this name.",
+            ),
+            # Target of the composite foreign keys that pin children to their project's organization.
+            models.UniqueConstraint(fields=["organization", "id"], name="project_org_id_unique"),
+            models.CheckConstraint(
+                condition=Q(kind__in=ProjectKind.values),
+                name="project_kind_valid",
+                violation_error_message="Kind must be pairwise or categorical.",
+            ),
+            models.CheckConstraint(
+                condition=Q(sampling_strategy__in=SamplingStrategy.values),
+                name="project_sampling_valid",
+                violation_error_message="Unknown sampling strategy.",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_judgments__gte=1),
+                name="project_min_judgments_positive",
+                violation_error_message="Min judgments must be at least 1.",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_judgments__gte=models.F("min_judgments")),
+                name="project_max_at_least_min",
+                violation_error_message="Max judgments must be at least min judgments.",
+            ),
+            models.CheckConstraint(
+                condition=Q(consensus_threshold__gte=0.5, consensus_threshold__lte=1),
+                name="project_consensus_threshold_range",
+                violation_error_message="Consensus threshold must be between 0.5 and 1.",
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0, gold_rate__lte=1),
+                name="project_gold_rate_range",
+                violation_error_message="Gold rate must be between 0 and 1.",
+            ),
+            models.CheckConstraint(
+                condition=Q(lease_ttl_seconds__gte=30),
+                name="project_lease_ttl_min",
+                violation_error_message="Lease TTL must be at least 30 seconds.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+PAIRWISE_LABELS: tuple[tuple[str, str, str], ...] = (
+    # (value, title, keyboard shortcut); the page maps "Response 1/2" back to A/B by the recorded order.
+    ("a", "A is better", "1"),
+    ("b", "B is better", "2"),
+    ("tie", "Tie", "3"),
+    ("both_bad", "Both bad", "4"),
+)
+
+
+class Label(models.Model):
+    """One of a project's label choices. Pairwise projects have the fixed four of ``PAIRWISE_LABELS``."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="labels")
+    value = models.CharField(max_length=64, help_text="Stable identifier stored with judgments and exports.")
+    title = models.CharField(max_length=100, help_text="What annotators see.")
+    shortcut = models.CharField(max_length=1, blank=True, help_text="Keyboard key (one character).")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    objects = TenantManager()
+
+    class Meta:
+        ordering = ["project", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "value"],
+                name="label_value_unique_in_project",
+                violation_error_message="This project already has a label with this value.",
+            ),
+            models.UniqueConstraint(
+                fields=["project", "shortcut"],
+                condition=~Q(shortcut=""),
+                name="label_shortcut_unique_in_project",
+                violation_error_message="Another label of this project uses this shortcut.",
+            ),
+            models.CheckConstraint(
+                condition=Q(value__regex=r"^[a-z0-9][a-z0-9_\-]{0,63}$"),
+                name="label_value_format",
+                violation_error_message="Label values are 1-64 lower-case letters, digits, '_' or '-'.",
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "project"], name="label_org_project")]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.value})"
+
+
+class TaskStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    COMPLETE = "complete", "Complete"
+
+
+class Task(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
+    external_id = models.CharField(max_length=255, help_text="Your id for this item; unique in the project.")
+    payload = models.JSONField(help_text="What annotators see; its fields depend on the project kind.")
+    meta = models.JSONField(default=dict, blank=True, help_text="Anything else to keep with the task.")
+    gold_label = models.CharField(
+        max_length=64, null=True, blank=True, help_text="The known answer, for gold (calibration) tasks."
+    )
+    status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        ordering = ["project", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"],
+                name="task_external_id_unique_in_project",
+                violation_error_message="This project already has a task with this external id.",
+            ),
+            models.UniqueConstraint(fields=["organization", "id"], name="task_org_id_unique"),
+            models.UniqueConstraint(fields=["project", "id"], name="task_project_id_unique"),
+            models.CheckConstraint(
+                condition=Q(status__in=TaskStatus.values),
+                name="task_status_valid",
+                violation_error_message="Status must be open or complete.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(external_id=""),
+                name="task_external_id_not_blank",
+                violation_error_message="External id must not be empty.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(gold_label=""),
+                name="task_gold_label_not_blank",
+                violation_error_message="Gold label must be a label value or empty.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "project", "status", "id"], name="task_org_project_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+    @property
+    def is_gold(self) -> bool:
+        return self.gold_label is not None
+
+
+class Annotation(models.Model):
+    """One annotator's judgment of one task."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="annotations")
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="annotations")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations")
+    label = models.CharField(max_length=64)
+    a_left = models.BooleanField(
+        null=True, blank=True, help_text="Pairwise: response A was shown on the left. Empty for categorical."
+    )
+    seconds_on_task = models.FloatField(default=0)
+    client_id = models.CharField(
+        max_length=64, help_text="The submitting page's id: a retried submit returns the first judgment."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        ordering = ["project", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["task", "annotator"],
+                name="annotation_one_per_task_and_annotator",
+                violation_error_message="This annotator has already judged this task.",
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "annotator", "client_id"], name="annotation_client_id_unique"
+            ),
+            models.CheckConstraint(
+                condition=~Q(client_id=""),
+                name="annotation_client_id_not_blank",
+                violation_error_message="Client id must not be empty.",
+            ),
+            models.CheckConstraint(
+                condition=Q(seconds_on_task__gte=0),
+                name="annotation_seconds_not_negative",
+                violation_error_message="Time on task must not be negative.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "project", "created_at"], name="annotation_org_project_time"),
+            models.Index(fields=["organization", "annotator"], name="annotation_org_annotator"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} → {self.label} on {self.task_id}"
+
+
+class ProjectStats(models.Model):
+    """Counts for a project, recomputed from rows by a job (never incremented, so they cannot drift)."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, primary_key=True, related_name="stats")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    tasks = models.PositiveIntegerField(default=0)
+    open_tasks = models.PositiveIntegerField(default=0)
+    complete_tasks = models.PositiveIntegerField(default=0)
+    gold_tasks = models.PositiveIntegerField(default=0)
+    annotations = models.PositiveIntegerField(default=0)
+    annotators = models.PositiveIntegerField(default=0)
+    refreshed_at = models.DateTimeField()
+
+    objects = TenantManager()
+
+    class Meta:
+        verbose_name_plural = "project stats"
+        indexes = [models.Index(fields=["organization", "project"], name="projectstats_org_project")]
+
+    def __str__(self) -> str:
+        return f"Stats of {self.project_id}"

@@ -1,0 +1,254 @@
+"""Writes for labeling: each service validates, writes in one transaction and schedules jobs on commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from labeling.models import (
+    PAIRWISE_LABELS,
+    Annotation,
+    Label,
+    Membership,
+    Organization,
+    Project,
+    ProjectKind,
+    ProjectStats,
+    Role,
+    Task,
+    TaskStatus,
+)
+from labeling.validation import label_value_error, payload_errors
+
+
+def payload_clean(*, kind: str, payload: Any) -> dict[str, Any]:
+    """``payload`` if valid for ``kind``; otherwise ``ValidationError`` naming every bad field."""
+    errors = payload_errors(kind, payload)
+    if errors:
+        raise ValidationError({"payload": [f"{field}: {message}" for field, message in errors.items()]})
+    return payload
+
+
+def project_ensure_pairwise_labels(*, project: Project) -> None:
+    """Pairwise projects always have exactly the four fixed labels; extra ones are refused elsewhere."""
+    if project.kind != ProjectKind.PAIRWISE:
+        return
+    for position, (value, title, shortcut) in enumerate(PAIRWISE_LABELS):
+        Label.objects.get_or_create(
+            project=project,
+            value=value,
+            defaults={
+                "organization_id": project.organization_id,
+                "title": title,
+                "shortcut": shortcut,
+                "position": position,
+            },
+        )
+
+
+@transaction.atomic
+def project_create(
+    *,
+    organization: Organization,
+    name: str,
+    kind: str,
+    labels: list[tuple[str, str]] | None = None,
+    **options: Any,
+) -> Project:
+    """Create a project with its labels: the fixed four for pairwise, ``labels`` (value, title) for categorical."""
+    project = Project(organization=organization, name=name, kind=kind, **options)
+    project.full_clean()
+    project.save()
+    if kind == ProjectKind.PAIRWISE:
+        if labels:
+            raise ValidationError({"labels": "Pairwise projects use the fixed labels a, b, tie and both_bad."})
+        project_ensure_pairwise_labels(project=project)
+        return project
+    if not labels or len(labels) < 2:
+        raise ValidationError({"labels": "A categorical project needs at least two labels."})
+    for position, (value, title) in enumerate(labels):
+        error = label_value_error(value)
+        if error:
+            raise ValidationError({"labels": f"{value!r} {error}"})
+        shortcut = str(position + 1) if position < 9 else ""
+        Label.objects.create(
+            organization=organization, project=project, value=value, title=title, shortcut=shortcut, position=position
+        )
+    return project
+
+
+def project_label_values(*, project: Project) -> set[str]:
+    return set(Label.objects.filter(project=project).values_list("value", flat=True))
+
+
+@transaction.atomic
+def task_create(
+    *,
+    project: Project,
+    external_id: str,
+    payload: dict[str, Any],
+    meta: dict[str, Any] | None = None,
+    gold_label: str | None = None,
+) -> Task:
+    errors: dict[str, Any] = {}
+    if not isinstance(external_id, str) or not external_id.strip():
+        errors["external_id"] = "is required"
+    try:
+        payload_clean(kind=project.kind, payload=payload)
+    except ValidationError as error:
+        errors.update(error.message_dict)
+    if gold_label is not None and gold_label not in project_label_values(project=project):
+        errors["gold_label"] = f"{gold_label!r} is not one of this project's labels"
+    if meta is not None and not isinstance(meta, dict):
+        errors["meta"] = "must be a JSON object"
+    if errors:
+        raise ValidationError(errors)
+    if Task.objects.filter(project=project, external_id=external_id).exists():
+        raise ValidationError({"external_id": f"{external_id!r} already exists in this project"})
+    return Task.objects.create(
+        organization_id=project.organization_id,
+        project=project,
+        external_id=external_id,
+        payload=payload,
+        meta=meta or {},
+        gold_label=gold_label,
+    )
+
+
+def annotation_record(
+    *,
+    task: Task,
+    annotator: AbstractBaseUser,
+    label: str,
+    client_id: str,
+    a_left: bool | None = None,
+    seconds_on_task: float = 0.0,
+) -> Annotation:
+    """Store one judgment. Idempotent: the same ``client_id`` from the same annotator returns the first row.
+
+    Routing's ``annotation_submit`` (lease checks) builds on this; it is also what judgment imports call.
+    """
+    existing = Annotation.objects.filter(
+        organization_id=task.organization_id, annotator=annotator, client_id=client_id
+    ).first()
+    if existing is not None:
+        return existing
+    project = task.project
+    errors: dict[str, str] = {}
+    if not client_id:
+        errors["client_id"] = "is required"
+    if label not in project_label_values(project=project):
+        errors["label"] = f"{label!r} is not one of this project's labels"
+    if project.kind == ProjectKind.PAIRWISE and a_left is None:
+        errors["a_left"] = "is required for pairwise judgments (was response A shown on the left?)"
+    if project.kind == ProjectKind.CATEGORICAL and a_left is not None:
+        errors["a_left"] = "applies to pairwise projects only"
+    if seconds_on_task < 0:
+        errors["seconds_on_task"] = "must not be negative"
+    if not Membership.objects.filter(organization_id=task.organization_id, user=annotator).exists():
+        errors["annotator"] = "is not a member of this organization"
+    if errors:
+        raise ValidationError(errors)
+    try:
+        with transaction.atomic():
+            annotation = Annotation.objects.create(
+                organization_id=task.organization_id,
+                project_id=task.project_id,
+                task=task,
+                annotator=annotator,
+                label=label,
+                a_left=a_left,
+                seconds_on_task=seconds_on_task,
+                client_id=client_id,
+            )
+            _schedule_stats_refresh(task.project_id)
+    except IntegrityError:
+        # A concurrent retry with the same client id won the race: return its row.
+        existing = Annotation.objects.filter(
+            organization_id=task.organization_id, annotator=annotator, client_id=client_id
+        ).first()
+        if existing is not None:
+            return existing
+        raise ValidationError({"task": "This annotator has already judged this task."}) from None
+    return annotation
+
+
+def _schedule_stats_refresh(project_id: int) -> None:
+    from labeling.tasks import refresh_project_stats_task
+
+    transaction.on_commit(lambda: refresh_project_stats_task.delay(project_id))
+
+
+def project_stats_request_refresh(*, project_ids: list[int]) -> None:
+    """Queue a stats refresh for each project once the current transaction commits."""
+    for project_id in project_ids:
+        _schedule_stats_refresh(project_id)
+
+
+@transaction.atomic
+def project_stats_refresh(*, project_id: int) -> ProjectStats | None:
+    """Recount a project's tasks and judgments from rows and upsert its stats. Safe to run twice or concurrently.
+
+    Returns ``None`` when the project no longer exists (a job may outlive a deletion).
+    """
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return None
+    tasks = Task.objects.for_org(project.organization_id).filter(project=project)
+    counts = tasks.aggregate(
+        total=Count("id"),
+        open=Count("id", filter=Q(status=TaskStatus.OPEN)),
+        complete=Count("id", filter=Q(status=TaskStatus.COMPLETE)),
+        gold=Count("id", filter=Q(gold_label__isnull=False)),
+    )
+    judgments = (
+        Annotation.objects.for_org(project.organization_id)
+        .filter(project=project)
+        .aggregate(total=Count("id"), annotators=Count("annotator", distinct=True))
+    )
+    stats, _ = ProjectStats.objects.update_or_create(
+        project=project,
+        defaults={
+            "organization_id": project.organization_id,
+            "tasks": counts["total"],
+            "open_tasks": counts["open"],
+            "complete_tasks": counts["complete"],
+            "gold_tasks": counts["gold"],
+            "annotations": judgments["total"],
+            "annotators": judgments["annotators"],
+            "refreshed_at": timezone.now(),
+        },
+    )
+    return stats
+
+
+@transaction.atomic
+def membership_add(
+    *, organization: Organization, email: str, role: str, password: str | None = None, name: str = ""
+) -> Membership:
+    """Add a person to ``organization`` by e-mail, creating their account (with ``password``) if new.
+
+    An existing account is attached as it is: its password and flags are never changed from here, because the
+    same person may belong to other organizations.
+    """
+    email = email.strip().lower()
+    if role not in Role.values:
+        raise ValidationError({"role": f"{role!r} is not a role"})
+    User = get_user_model()
+    user = User.objects.filter(Q(username__iexact=email) | Q(email__iexact=email)).first()
+    if user is None:
+        if not password:
+            raise ValidationError({"password": "A new account needs an initial password."})
+        first, _, last = name.strip().partition(" ")
+        user = User(username=email, email=email, first_name=first[:150], last_name=last[:150])
+        user.set_password(password)
+        user.save()
+    elif Membership.objects.filter(organization=organization, user=user).exists():
+        raise ValidationError({"email": f"{email} is already a member of {organization}."})
+    return Membership.objects.create(organization=organization, user=user, role=role)

@@ -1,0 +1,102 @@
+"""Tenancy: the one choke point through which requests, admin classes, API views and jobs reach tenant data.
+
+- A request's organization comes from the signed-in user's memberships (and the organization they chose,
+  kept in the session) — never from the request body or URL.
+- ``access_*`` helpers fetch one object inside an organization and raise ``Http404`` for "not yours" exactly as
+  for "does not exist".
+- Tenant models use ``TenantQuerySet`` (``Model.objects.for_org(org)``); ``labeling/admin_base.py`` applies it to
+  every admin class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db import models
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject
+
+from labeling.models import Membership, Organization, Project, Task
+
+SESSION_ORGANIZATION_KEY = "concord_organization_id"
+
+
+def memberships_of(user: Any) -> list[Membership]:
+    if not getattr(user, "is_authenticated", False):
+        return []
+    return list(
+        Membership.objects.filter(user=user).select_related("organization").order_by("organization__name", "id")
+    )
+
+
+def membership_for_request(request: HttpRequest) -> Membership | None:
+    """The membership the request acts under: the organization chosen in the session, else the user's first."""
+    memberships = memberships_of(request.user)
+    if not memberships:
+        return None
+    chosen = request.session.get(SESSION_ORGANIZATION_KEY) if hasattr(request, "session") else None
+    for membership in memberships:
+        if membership.organization_id == chosen:
+            return membership
+    return memberships[0]
+
+
+def organization_switch(request: HttpRequest, organization_id: int) -> Membership:
+    """Make ``organization_id`` the request's organization; 404 unless the user is a member of it."""
+    for membership in memberships_of(request.user):
+        if membership.organization_id == organization_id:
+            request.session[SESSION_ORGANIZATION_KEY] = organization_id
+            return membership
+    raise Http404("No such organization.")
+
+
+class CurrentOrganizationMiddleware:
+    """Sets ``request.membership`` and ``request.organization`` (lazily; ``None`` when not a member anywhere)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        membership = SimpleLazyObject(lambda: membership_for_request(request))
+        request.membership = membership  # type: ignore[attr-defined]
+        request.organization = SimpleLazyObject(  # type: ignore[attr-defined]
+            lambda: membership.organization if membership else None
+        )
+        return self.get_response(request)
+
+
+def request_membership(request: HttpRequest) -> Membership | None:
+    membership = getattr(request, "membership", None)
+    # Unwrap the lazy object so callers can test it with ``is None``.
+    return membership if membership else None
+
+
+def organization_context(request: HttpRequest) -> dict[str, Any]:
+    """Template context: the current organization and the others the user may switch to."""
+    if not getattr(request, "user", None) or not request.user.is_authenticated:
+        return {}
+    current = request_membership(request)
+    return {
+        "current_membership": current,
+        "current_organization": current.organization if current else None,
+        "user_memberships": SimpleLazyObject(lambda: memberships_of(request.user)),
+    }
+
+
+def access_object[M: models.Model](queryset: models.QuerySet[M], organization: Organization | int | None, pk: Any) -> M:
+    """One object of ``queryset`` inside ``organization``; ``Http404`` when missing *or* another tenant's."""
+    if organization is None:
+        raise Http404("Not found.")
+    try:
+        return queryset.for_org(organization).get(pk=pk)  # type: ignore[attr-defined]
+    except (queryset.model.DoesNotExist, ValueError, TypeError):
+        raise Http404("Not found.") from None
+
+
+def access_project(organization: Organization | int | None, project_id: Any) -> Project:
+    return access_object(Project.objects.all(), organization, project_id)
+
+
+def access_task(organization: Organization | int | None, task_id: Any) -> Task:
+    return access_object(Task.objects.select_related("project"), organization, task_id)

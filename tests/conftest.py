@@ -1,0 +1,63 @@
+"""Shared fixtures. The canonical tenancy fixture: Alice administers org A, Annie annotates in org A, and Oscar
+is the outsider who administers org B (after healthchecks' Alice/Bob/Charlie)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from labeling.models import Organization, Project, Role, Task
+from tests import factories
+
+
+@dataclass
+class Tenancy:
+    org_a: Organization
+    org_b: Organization
+    admin_a: Any
+    manager_a: Any
+    annotator_a: Any
+    outsider_b: Any
+    project_a: Project
+    project_b: Project
+    task_a: Task
+    task_b: Task
+
+
+@pytest.fixture
+def tenancy(db: Any) -> Tenancy:
+    org_a = factories.make_org("Org A")
+    org_b = factories.make_org("Org B")
+    project_a = factories.make_project(org_a, name="Alpha prefs")
+    project_b = factories.make_project(org_b, name="Beta prefs")
+    return Tenancy(
+        org_a=org_a,
+        org_b=org_b,
+        admin_a=factories.make_member(org_a, Role.ADMIN, "alice@a.example"),
+        manager_a=factories.make_member(org_a, Role.MANAGER, "mary@a.example"),
+        annotator_a=factories.make_member(org_a, Role.ANNOTATOR, "annie@a.example"),
+        outsider_b=factories.make_member(org_b, Role.ADMIN, "oscar@b.example"),
+        project_a=project_a,
+        project_b=project_b,
+        task_a=factories.make_task(project_a, "a-1"),
+        task_b=factories.make_task(project_b, "b-1"),
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under CI the suite must run on the real services: no test may be skipped for want of them."""
+    import os
+
+    from django.conf import settings
+
+    if not os.environ.get("CI"):
+        return
+    missing = []
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        missing.append("DATABASE_URL=postgres://…")
+    if settings.REDIS_URL is None:
+        missing.append("REDIS_URL=redis://…")
+    if missing:
+        raise pytest.UsageError(f"CI is set but the suite is not on the real services; set {' and '.join(missing)}")

@@ -1,0 +1,60 @@
+"""Factories: plain functions that build valid rows through the services, with overridable fields."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from labeling.models import Membership, Organization, Project, ProjectKind, Role, Task
+from labeling.services import project_create, task_create
+
+_seq = itertools.count(1)
+PASSWORD = "correct-horse-battery-staple"
+
+
+def make_org(name: str | None = None) -> Organization:
+    n = next(_seq)
+    name = name or f"Org {n}"
+    return Organization.objects.create(name=name, slug=f"{name.lower().replace(' ', '-')}-{n}")
+
+
+def make_user(username: str | None = None, **fields: Any) -> Any:
+    username = username or f"user{next(_seq)}@example.com"
+    user = get_user_model()(username=username, email=username, **fields)
+    user.set_password(PASSWORD)
+    user.save()
+    return user
+
+
+def make_member(organization: Organization, role: str = Role.ANNOTATOR, username: str | None = None) -> Any:
+    user = make_user(username)
+    Membership.objects.create(organization=organization, user=user, role=role)
+    return user
+
+
+def make_project(organization: Organization, kind: str = ProjectKind.PAIRWISE, **options: Any) -> Project:
+    name = options.pop("name", None) or f"{kind.title()} project {next(_seq)}"
+    labels = options.pop("labels", None)
+    if kind == ProjectKind.CATEGORICAL and labels is None:
+        labels = [("positive", "Positive"), ("negative", "Negative"), ("neutral", "Neutral")]
+    return project_create(organization=organization, name=name, kind=kind, labels=labels, **options)
+
+
+def pairwise_payload(n: int = 0) -> dict[str, str]:
+    return {
+        "prompt": f"Explain idea number {n} simply.",
+        "response_a": f"Idea {n} is about sharing work fairly.",
+        "response_b": f"Idea {n}: it depends.",
+        "model_a": "model-x",
+        "model_b": "model-y",
+    }
+
+
+def make_task(project: Project, external_id: str | None = None, **fields: Any) -> Task:
+    n = next(_seq)
+    payload = fields.pop("payload", None)
+    if payload is None:
+        payload = pairwise_payload(n) if project.kind == ProjectKind.PAIRWISE else {"text": f"Sample text {n}."}
+    return task_create(project=project, external_id=external_id or f"item-{n}", payload=payload, **fields)

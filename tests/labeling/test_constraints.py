@@ -1,0 +1,232 @@
+"""What must never happen is refused with a clear error, and nothing is written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+
+from labeling.models import Annotation, Label, Project, ProjectKind, Task
+from labeling.services import annotation_record, task_create
+from tests import factories
+from tests.conftest import Tenancy
+from tests.services import needs_postgres
+
+
+def _record(tenancy: Tenancy, **overrides: Any) -> Annotation:
+    fields: dict[str, Any] = {
+        "task": tenancy.task_a,
+        "annotator": tenancy.annotator_a,
+        "label": "a",
+        "client_id": "page-1",
+        "a_left": True,
+        "seconds_on_task": 12.5,
+    }
+    fields.update(overrides)
+    return annotation_record(**fields)
+
+
+def test_second_judgment_of_same_task_by_same_annotator_is_refused(tenancy: Tenancy) -> None:
+    _record(tenancy)
+    with pytest.raises(ValidationError, match="already judged"):
+        _record(tenancy, client_id="page-2", label="b")
+    assert Annotation.objects.count() == 1
+    assert Annotation.objects.get().label == "a"
+
+
+def test_retry_with_same_client_id_returns_first_annotation(tenancy: Tenancy) -> None:
+    first = _record(tenancy)
+    again = _record(tenancy, label="b")  # a retried submit: same page, same client id
+    assert again.pk == first.pk
+    assert Annotation.objects.count() == 1
+
+
+def test_database_refuses_duplicate_judgment(tenancy: Tenancy) -> None:
+    _record(tenancy)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Annotation.objects.create(
+            organization=tenancy.org_a,
+            project=tenancy.project_a,
+            task=tenancy.task_a,
+            annotator=tenancy.annotator_a,
+            label="b",
+            a_left=False,
+            client_id="other",
+        )
+    assert Annotation.objects.count() == 1
+
+
+def test_label_outside_choices_is_refused(tenancy: Tenancy) -> None:
+    with pytest.raises(ValidationError) as error:
+        _record(tenancy, label="maybe")
+    assert "'maybe' is not one of this project's labels" in str(error.value.message_dict["label"])
+    assert Annotation.objects.count() == 0
+
+
+def test_pairwise_judgment_needs_display_order(tenancy: Tenancy) -> None:
+    with pytest.raises(ValidationError) as error:
+        _record(tenancy, a_left=None)
+    assert "a_left" in error.value.message_dict
+    assert Annotation.objects.count() == 0
+
+
+def test_judgment_by_non_member_is_refused(tenancy: Tenancy) -> None:
+    with pytest.raises(ValidationError) as error:
+        _record(tenancy, annotator=tenancy.outsider_b)
+    assert "not a member" in str(error.value.message_dict["annotator"])
+    assert Annotation.objects.count() == 0
+
+
+def test_negative_time_on_task_is_refused(tenancy: Tenancy) -> None:
+    with pytest.raises(ValidationError):
+        _record(tenancy, seconds_on_task=-1)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Annotation.objects.create(
+            organization=tenancy.org_a,
+            project=tenancy.project_a,
+            task=tenancy.task_a,
+            annotator=tenancy.annotator_a,
+            label="a",
+            a_left=True,
+            client_id="x",
+            seconds_on_task=-3,
+        )
+    assert Annotation.objects.count() == 0
+
+
+@needs_postgres
+def test_database_refuses_label_outside_project_labels(tenancy: Tenancy) -> None:
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Annotation.objects.create(
+            organization=tenancy.org_a,
+            project=tenancy.project_a,
+            task=tenancy.task_a,
+            annotator=tenancy.annotator_a,
+            label="maybe",
+            a_left=True,
+            client_id="x",
+        )
+        connection.check_constraints()  # deferred constraints: check now, as a commit would
+    assert Annotation.objects.count() == 0
+
+
+@needs_postgres
+def test_database_refuses_rows_pointing_into_another_organization(tenancy: Tenancy) -> None:
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Task.objects.create(
+            organization=tenancy.org_a, project=tenancy.project_b, external_id="smuggled", payload={"text": "x"}
+        )
+        connection.check_constraints()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Annotation.objects.create(
+            organization=tenancy.org_a,
+            project=tenancy.project_a,
+            task=tenancy.task_b,
+            annotator=tenancy.annotator_a,
+            label="a",
+            a_left=True,
+            client_id="y",
+        )
+        connection.check_constraints()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Project.objects.filter(pk=tenancy.project_a.pk).update(organization=tenancy.org_b)
+        connection.check_constraints()
+    assert not Task.objects.filter(external_id="smuggled").exists()
+    assert Project.objects.get(pk=tenancy.project_a.pk).organization_id == tenancy.org_a.pk
+
+
+def test_duplicate_external_id_is_refused(tenancy: Tenancy) -> None:
+    with pytest.raises(ValidationError) as error:
+        factories.make_task(tenancy.project_a, "a-1")
+    assert "'a-1' already exists in this project" in str(error.value.message_dict["external_id"])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Task.objects.create(
+            organization=tenancy.org_a,
+            project=tenancy.project_a,
+            external_id="a-1",
+            payload=factories.pairwise_payload(),
+        )
+    assert Task.objects.filter(project=tenancy.project_a).count() == 1
+
+
+def test_same_external_id_in_another_project_is_fine(tenancy: Tenancy) -> None:
+    factories.make_task(tenancy.project_b, "a-1")
+    assert Task.objects.filter(external_id="a-1").count() == 2
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "message"),
+    [
+        ({"prompt": "p", "response_a": "a"}, "response_b", "is required"),
+        ({"prompt": "   ", "response_a": "a", "response_b": "b"}, "prompt", "must not be empty"),
+        ({"prompt": "p", "response_a": 3, "response_b": "b"}, "response_a", "must be text"),
+        (
+            {"prompt": "p", "response_a": "a", "response_b": "b", "respone_c": "?"},
+            "respone_c",
+            "is not a pairwise field",
+        ),
+        ({"prompt": "p", "response_a": "a", "response_b": "b", "model_a": ""}, "model_a", "must be non-empty text"),
+        (["prompt", "a", "b"], "payload", "must be a JSON object"),
+        ({"text": "categorical text in a pairwise project"}, "prompt", "is required"),
+    ],
+)
+def test_invalid_pairwise_payload_is_refused(tenancy: Tenancy, payload: Any, field: str, message: str) -> None:
+    before = Task.objects.count()
+    with pytest.raises(ValidationError) as error:
+        task_create(project=tenancy.project_a, external_id="bad", payload=payload)
+    problems = " | ".join(error.value.message_dict["payload"])
+    assert f"{field}: {message}" in problems
+    assert Task.objects.count() == before
+
+
+def test_invalid_categorical_payload_is_refused(tenancy: Tenancy) -> None:
+    project = factories.make_project(tenancy.org_a, ProjectKind.CATEGORICAL)
+    with pytest.raises(ValidationError) as error:
+        task_create(project=project, external_id="c-1", payload={"prompt": "p", "response_a": "a", "response_b": "b"})
+    problems = " | ".join(error.value.message_dict["payload"])
+    assert "text: is required" in problems
+    assert "prompt: is not a categorical field" in problems
+    assert not Task.objects.filter(project=project).exists()
+
+
+def test_gold_label_outside_project_labels_is_refused(tenancy: Tenancy) -> None:
+    with pytest.raises(ValidationError) as error:
+        factories.make_task(tenancy.project_a, "gold-1", gold_label="positive")
+    assert "gold_label" in error.value.message_dict
+    assert not Task.objects.filter(external_id="gold-1").exists()
+    assert factories.make_task(tenancy.project_a, "gold-2", gold_label="b").is_gold
+
+
+def test_pairwise_project_gets_the_four_fixed_labels(tenancy: Tenancy) -> None:
+    values = list(Label.objects.filter(project=tenancy.project_a).values_list("value", "shortcut"))
+    assert values == [("a", "1"), ("b", "2"), ("tie", "3"), ("both_bad", "4")]
+
+
+def test_categorical_project_needs_two_labels(tenancy: Tenancy) -> None:
+    with pytest.raises(ValidationError, match="at least two labels"):
+        factories.make_project(tenancy.org_a, ProjectKind.CATEGORICAL, name="One label", labels=[("yes", "Yes")])
+    assert not Project.objects.filter(name="One label").exists()
+
+
+def test_project_settings_are_checked_by_the_database(tenancy: Tenancy) -> None:
+    for bad in ({"min_judgments": 0}, {"max_judgments": 1, "min_judgments": 3}, {"consensus_threshold": 0.3}):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Project.objects.filter(pk=tenancy.project_a.pk).update(**bad)
+    tenancy.project_a.refresh_from_db()
+    assert tenancy.project_a.min_judgments == 3
+
+
+def test_project_settings_are_validated_by_the_service(tenancy: Tenancy) -> None:
+    with pytest.raises(ValidationError) as error:
+        factories.make_project(tenancy.org_a, name="Bad overlap", min_judgments=4, max_judgments=2)
+    assert "Max judgments must be at least min judgments." in error.value.messages
+    assert not Project.objects.filter(name="Bad overlap").exists()
+
+
+def test_project_name_is_unique_in_its_organization(tenancy: Tenancy) -> None:
+    with pytest.raises(ValidationError):
+        factories.make_project(tenancy.org_a, name="Alpha prefs")
+    factories.make_project(tenancy.org_b, name="Alpha prefs")  # another organization may use the name
+    assert Project.objects.filter(name="Alpha prefs").count() == 2

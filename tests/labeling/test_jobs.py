@@ -1,0 +1,60 @@
+"""Jobs: enqueued on commit through the app's own services and run by Celery."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+
+from labeling.models import ProjectStats
+from labeling.services import annotation_record, project_stats_refresh
+from tests import factories
+from tests.conftest import Tenancy
+from tests.services import celery_worker, needs_postgres, needs_redis, wait_for
+
+
+def _judge(tenancy: Tenancy, client_id: str = "c-1") -> None:
+    annotation_record(task=tenancy.task_a, annotator=tenancy.annotator_a, label="a", client_id=client_id, a_left=False)
+
+
+def test_stats_are_recounted_from_rows(tenancy: Tenancy) -> None:
+    factories.make_task(tenancy.project_a, "gold-1", gold_label="b")
+    _judge(tenancy)
+    stats = project_stats_refresh(project_id=tenancy.project_a.pk)
+    assert stats is not None
+    assert (stats.tasks, stats.open_tasks, stats.gold_tasks, stats.annotations, stats.annotators) == (2, 2, 1, 1, 1)
+    # Running it again (a redelivered job) gives the same single row.
+    project_stats_refresh(project_id=tenancy.project_a.pk)
+    assert ProjectStats.objects.filter(project=tenancy.project_a).count() == 1
+
+
+def test_refresh_of_a_deleted_project_is_a_no_op(tenancy: Tenancy) -> None:
+    project_id = tenancy.project_b.pk
+    tenancy.project_b.delete()
+    assert project_stats_refresh(project_id=project_id) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rolled_back_submission_enqueues_nothing(tenancy: Tenancy, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[int] = []
+    monkeypatch.setattr("labeling.tasks.refresh_project_stats_task.delay", lambda project_id: sent.append(project_id))
+    with pytest.raises(RuntimeError), transaction.atomic():
+        _judge(tenancy)
+        raise RuntimeError("the request failed after the write")
+    assert sent == []
+    _judge(tenancy, "c-2")
+    assert sent == [tenancy.project_a.pk]
+
+
+@needs_postgres
+@needs_redis
+@pytest.mark.django_db(transaction=True)
+def test_real_worker_runs_the_job_enqueued_on_commit(tenancy: Tenancy) -> None:
+    """End to end: a judgment is stored, its commit enqueues a job on Redis, a worker process updates PostgreSQL."""
+    with celery_worker():
+        _judge(tenancy)
+        stats = wait_for(
+            lambda: ProjectStats.objects.filter(project=tenancy.project_a, annotations=1).first(),
+            what="the worker to refresh the project's stats",
+        )
+    assert stats.tasks == 1
+    assert stats.annotators == 1
