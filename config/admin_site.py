@@ -10,6 +10,11 @@ from django.http import HttpRequest
 
 
 class ConcordAdminLoginForm(AdminAuthenticationForm):
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "invalid_login": ("Please enter the e-mail and password of an organization admin or manager account."),
+    }
+
     """Admits superusers and people who are admin or manager of at least one organization.
 
     Access is decided by memberships, not ``is_staff``: a person can be a manager in one organization and an
@@ -24,7 +29,6 @@ class ConcordAdminLoginForm(AdminAuthenticationForm):
             raise forms.ValidationError(
                 self.error_messages["invalid_login"],
                 code="invalid_login",
-                params={"username": self.username_field.verbose_name},
             )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from django import forms
@@ -56,6 +57,11 @@ class LabelInlineFormSet(forms.BaseInlineFormSet):
         kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
         if len(kept) < 2:
             raise ValidationError("A categorical project needs at least two labels.")
+        # Django checks conditional unique constraints against saved rows only, not between new rows.
+        shortcuts = [f.cleaned_data["shortcut"] for f in kept if f.cleaned_data.get("shortcut")]
+        duplicates = sorted({shortcut for shortcut in shortcuts if shortcuts.count(shortcut) > 1})
+        if duplicates:
+            raise ValidationError(f"Each label needs its own shortcut; used more than once: {', '.join(duplicates)}.")
         if self.instance.pk is None:
             return
         in_use = set(
@@ -141,8 +147,9 @@ class ProjectAdmin(TenantAdmin):
         return ((first_name, {**first, "fields": fields}), *fieldsets[1:])
 
     def get_readonly_fields(self, request: HttpRequest, obj: Project | None = None) -> Any:
-        # The kind decides the payload shape of every task: it is fixed once the project exists.
-        return ("kind",) if obj is not None else ()
+        # The kind decides the payload shape of every task: it is fixed once the project exists. So is the
+        # organization (a superuser's form shows it): the project's labels, tasks and judgments stay in theirs.
+        return ("organization", "kind") if obj is not None else ()
 
     def get_inlines(self, request: HttpRequest, obj: Project | None) -> Any:
         if obj is not None and obj.kind == ProjectKind.PAIRWISE:
@@ -155,6 +162,9 @@ class ProjectAdmin(TenantAdmin):
             # Labels of a pairwise project are fixed; anything typed into the inline on "add" is ignored.
             form.save_m2m()
             project_ensure_pairwise_labels(project=project)
+            for formset in formsets:
+                # Nothing of the inline was saved; the admin's change message reads these.
+                formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
             return
         super().save_related(request, form, formsets, change)
 
@@ -384,6 +394,14 @@ class MembershipAdmin(TenantAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # Deleting several admins at once (the bulk action) must not remove an organization's last admin either.
+        admins = Counter(m.organization_id for m in objs if m.role == Role.ADMIN)
+        if any(organization_admin_count(organization=org) <= count for org, count in admins.items()):
+            perms_needed = {*perms_needed, Membership._meta.verbose_name}
+        return deleted, model_count, perms_needed, protected
+
     @admin.display(description="E-mail", ordering="user__email")
     def user_email(self, membership: Membership) -> str:
         return membership.user.email
@@ -396,7 +414,14 @@ class MembershipAdmin(TenantAdmin):
 # --- Judgments: read-only ----------------------------------------------------------------------------------
 @admin.register(Annotation)
 class AnnotationAdmin(TenantAdmin):
+    """Judgments are never added or edited here. Admins may delete them (a spam judgment, or with their project:
+    deleting a project deletes its judgments, which needs this permission)."""
+
     edit_roles = ()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Annotation | None = None) -> bool:
+        return self._role_allows(request, (Role.ADMIN,), obj)
+
     list_display = ("task", "project", "annotator", "label", "a_left", "seconds_on_task", "created_at")
     list_filter = ("project", "label", "annotator")
     list_select_related = ("task", "project", "annotator")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import Http404, HttpRequest
 
@@ -89,6 +90,32 @@ class TenantRolesMixin:
         return super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
 
 
+class TenantFormMixin:
+    """Checks the model's constraints on the fields the admin fixes outside the form, too.
+
+    Django skips every constraint that involves a field missing from the form (the organization set on save, a
+    read-only parent), so a duplicate project name in the organization would reach the database and fail there
+    (a server error) instead of showing a form error.
+    """
+
+    fixed_fields: tuple[str, ...] = ()
+    fixed_organization_id: int | None = None
+    organization_from: str | None = None
+
+    def validate_constraints(self) -> None:
+        instance = self.instance  # type: ignore[attr-defined]
+        if self.organization_from and getattr(instance, f"{self.organization_from}_id", None) is not None:
+            instance.organization_id = getattr(instance, self.organization_from).organization_id
+        elif self.fixed_organization_id is not None:
+            instance.organization_id = self.fixed_organization_id
+        fixed = {name for name in self.fixed_fields if getattr(instance, f"{name}_id", None) is not None}
+        exclude = self._get_validation_exclusions() - fixed  # type: ignore[attr-defined]
+        try:
+            instance.validate_constraints(exclude=exclude)
+        except ValidationError as error:
+            self._update_errors(error)  # type: ignore[attr-defined]
+
+
 class TenantAdmin(TenantRolesMixin, admin.ModelAdmin):
     """Model admin for a model with an ``organization`` foreign key and a ``TenantQuerySet`` manager.
 
@@ -113,6 +140,20 @@ class TenantAdmin(TenantRolesMixin, admin.ModelAdmin):
             # Django redirects with "doesn't exist" by default; another tenant's object must look missing: 404.
             raise Http404("Not found.")
         return obj
+
+    def get_form(
+        self, request: HttpRequest, obj: models.Model | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        membership = None if request.user.is_superuser else _membership(request)
+        relations = {f.name for f in self.model._meta.fields if f.many_to_one}
+        readonly = set(self.get_readonly_fields(request, obj)) & relations
+        attrs = {
+            "fixed_fields": tuple(sorted(readonly | {"organization"})),
+            "fixed_organization_id": membership.organization_id if membership else None,
+            "organization_from": self.organization_from,
+        }
+        return type(form.__name__, (TenantFormMixin, form), attrs)
 
     def get_exclude(self, request: HttpRequest, obj: models.Model | None = None) -> Any:
         exclude = list(super().get_exclude(request, obj) or [])

@@ -30,9 +30,18 @@ def memberships_of(user: Any) -> list[Membership]:
     )
 
 
+def request_memberships(request: HttpRequest) -> list[Membership]:
+    """The signed-in user's memberships, read once per request."""
+    cached = getattr(request, "_concord_memberships", None)
+    if cached is None:
+        cached = memberships_of(request.user)
+        request._concord_memberships = cached  # type: ignore[attr-defined]
+    return cached
+
+
 def membership_for_request(request: HttpRequest) -> Membership | None:
     """The membership the request acts under: the organization chosen in the session, else the user's first."""
-    memberships = memberships_of(request.user)
+    memberships = request_memberships(request)
     if not memberships:
         return None
     chosen = request.session.get(SESSION_ORGANIZATION_KEY) if hasattr(request, "session") else None
@@ -44,7 +53,7 @@ def membership_for_request(request: HttpRequest) -> Membership | None:
 
 def organization_switch(request: HttpRequest, organization_id: int) -> Membership:
     """Make ``organization_id`` the request's organization; 404 unless the user is a member of it."""
-    for membership in memberships_of(request.user):
+    for membership in request_memberships(request):
         if membership.organization_id == organization_id:
             request.session[SESSION_ORGANIZATION_KEY] = organization_id
             return membership
@@ -80,7 +89,7 @@ def organization_context(request: HttpRequest) -> dict[str, Any]:
     return {
         "current_membership": current,
         "current_organization": current.organization if current else None,
-        "user_memberships": SimpleLazyObject(lambda: memberships_of(request.user)),
+        "user_memberships": SimpleLazyObject(lambda: request_memberships(request)),
     }
 
 

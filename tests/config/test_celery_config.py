@@ -18,4 +18,4 @@ def test_celery_settings_are_safe_for_idempotent_jobs() -> None:
 def test_eager_mode_follows_redis_url() -> None:
     # Embedded default: no broker, jobs run in-process. With REDIS_URL, the real broker is used.
     assert app.conf.task_always_eager is (settings.REDIS_URL is None)
-    assert app.conf.broker_url == (settings.REDIS_URL or "memory://")
+    assert app.conf.broker_url == (settings.REDIS_URL or "memory://localhost/")
