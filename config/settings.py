@@ -74,6 +74,8 @@ DATABASE_URL = env_url(
     f"sqlite:///{VAR_DIR / 'concord.sqlite3'}",
     schemes=("sqlite", "postgres", "postgresql", "pgsql"),
 )
+if DATABASE_URL.startswith("sqlite:"):
+    VAR_DIR.mkdir(parents=True, exist_ok=True)  # the embedded default must work on a fresh clone
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,

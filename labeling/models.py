@@ -8,6 +8,8 @@ for an annotation to point at a task of another project, or for a label to fall 
 
 from __future__ import annotations
 
+import random
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -39,6 +41,10 @@ class Membership(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+    paused_at = models.DateTimeField(
+        null=True, blank=True, help_text="While set, the router gives this person no tasks in this organization."
+    )
+    pause_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantManager()
@@ -97,6 +103,11 @@ class Project(models.Model):
     )
     sampling_strategy = models.CharField(
         max_length=24, choices=SamplingStrategy.choices, default=SamplingStrategy.SEQUENTIAL
+    )
+    sensitive_daily_cap = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Most sensitive tasks one annotator is given in any 24 hours in this project (empty: no cap).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -206,6 +217,21 @@ class TaskStatus(models.TextChoices):
     COMPLETE = "complete", "Complete"
 
 
+class TaskResolution(models.TextChoices):
+    NONE = "", "—"
+    CONSENSUS = "consensus", "Consensus"
+    NO_CONSENSUS = "no_consensus", "No consensus"
+
+
+def shuffle_key() -> float:
+    """A task's random sampling key (a named function so migrations can reference it)."""
+    return random.random()
+
+
+# Rank of a task without a prediction under an uncertainty strategy: served after every predicted task.
+UNRANKED = 1e9
+
+
 class Task(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
@@ -215,7 +241,22 @@ class Task(models.Model):
     gold_label = models.CharField(
         max_length=64, null=True, blank=True, help_text="The known answer, for gold (calibration) tasks."
     )
+    predictions = models.JSONField(
+        null=True, blank=True, help_text="Model probabilities per label, used by uncertainty sampling."
+    )
     status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.OPEN)
+    # Routing state, written only by routing's services under this row's lock (see routing/services.py).
+    judgment_count = models.PositiveIntegerField(default=0, help_text="Judgments so far (recounted from rows).")
+    extra_judgments = models.PositiveSmallIntegerField(
+        default=0, help_text="Judgments asked for beyond the project's minimum because annotators disagreed."
+    )
+    resolution = models.CharField(max_length=16, choices=TaskResolution.choices, blank=True, default="")
+    consensus_label = models.CharField(max_length=64, null=True, blank=True)
+    is_started = models.BooleanField(default=False, help_text="Leased at least once: finished before fresh tasks.")
+    is_restricted = models.BooleanField(default=False, help_text="Has qualification requirements.")
+    is_sensitive = models.BooleanField(default=False, help_text="Requires a sensitivity clearance.")
+    rank = models.FloatField(default=0, help_text="Sampling order within the project: lowest first.")
+    shuffle = models.FloatField(default=shuffle_key, help_text="Random key for random sampling and gold picks.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -246,9 +287,26 @@ class Task(models.Model):
                 name="task_gold_label_not_blank",
                 violation_error_message="Gold label must be a label value or empty.",
             ),
+            models.CheckConstraint(
+                condition=Q(resolution__in=TaskResolution.values),
+                name="task_resolution_valid",
+                violation_error_message="Resolution must be empty, consensus or no_consensus.",
+            ),
         ]
         indexes = [
             models.Index(fields=["organization", "project", "status", "id"], name="task_org_project_status"),
+            # The router's pick: open normal tasks, started ones first, then by sampling rank.
+            models.Index(
+                fields=["organization", "project", "-is_started", "rank", "id"],
+                condition=Q(status="open", gold_label__isnull=True),
+                name="task_route_pick",
+            ),
+            # Gold picks start at a random point of the shuffle order.
+            models.Index(
+                fields=["organization", "project", "shuffle"],
+                condition=Q(status="open", gold_label__isnull=False),
+                name="task_route_gold",
+            ),
         ]
 
     def __str__(self) -> str:

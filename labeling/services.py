@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
@@ -95,7 +96,12 @@ def task_create(
     payload: dict[str, Any],
     meta: dict[str, Any] | None = None,
     gold_label: str | None = None,
+    predictions: Any = None,
 ) -> Task:
+    """Create one task; its sampling rank follows the project's strategy (``routing/ranking.py``)."""
+    from routing.ranking import prediction_clean
+    from routing.services import task_rank_for
+
     errors: dict[str, Any] = {}
     if not isinstance(external_id, str) or not external_id.strip():
         errors["external_id"] = "is required"
@@ -107,54 +113,66 @@ def task_create(
         errors["gold_label"] = f"{gold_label!r} is not one of this project's labels"
     if meta is not None and not isinstance(meta, dict):
         errors["meta"] = "must be a JSON object"
+    if predictions is not None:
+        try:
+            predictions = prediction_clean(
+                kind=project.kind, labels=sorted(project_label_values(project=project)), value=predictions
+            )
+        except ValidationError as error:
+            errors["predictions"] = "; ".join(error.messages)
     if errors:
         raise ValidationError(errors)
     if Task.objects.filter(project=project, external_id=external_id).exists():
         raise ValidationError({"external_id": f"{external_id!r} already exists in this project"})
-    return Task.objects.create(
+    task = Task(
         organization_id=project.organization_id,
         project=project,
         external_id=external_id,
         payload=payload,
         meta=meta or {},
         gold_label=gold_label,
+        predictions=predictions,
     )
+    task.rank = task_rank_for(project=project, predictions=predictions, shuffle=task.shuffle)
+    task.save()
+    return task
 
 
-def annotation_record(
-    *,
-    task: Task,
-    annotator: AbstractBaseUser,
-    label: str,
-    client_id: str,
-    a_left: bool | None = None,
-    seconds_on_task: float = 0.0,
-) -> Annotation:
-    """Store one judgment. Idempotent: the same ``client_id`` from the same annotator returns the first row.
-
-    Routing's ``annotation_submit`` (lease checks) builds on this; it is also what judgment imports call.
-    """
-    existing = Annotation.objects.filter(
-        organization_id=task.organization_id, annotator=annotator, client_id=client_id
-    ).first()
-    if existing is not None:
-        return existing
-    project = task.project
+def annotation_validate(
+    *, project: Project, label: str, client_id: str, a_left: bool | None, seconds_on_task: float
+) -> None:
+    """Raise ``ValidationError`` naming every field of a judgment that ``project`` cannot accept."""
     errors: dict[str, str] = {}
     if not client_id:
         errors["client_id"] = "is required"
+    elif len(client_id) > 64:
+        errors["client_id"] = "must be at most 64 characters"
     if label not in project_label_values(project=project):
         errors["label"] = f"{label!r} is not one of this project's labels"
     if project.kind == ProjectKind.PAIRWISE and a_left is None:
         errors["a_left"] = "is required for pairwise judgments (was response A shown on the left?)"
     if project.kind == ProjectKind.CATEGORICAL and a_left is not None:
         errors["a_left"] = "applies to pairwise projects only"
-    if seconds_on_task < 0:
-        errors["seconds_on_task"] = "must not be negative"
-    if not Membership.objects.filter(organization_id=task.organization_id, user=annotator).exists():
-        errors["annotator"] = "is not a member of this organization"
+    if not isinstance(seconds_on_task, int | float) or not 0 <= seconds_on_task < 7 * 86400:
+        errors["seconds_on_task"] = "must be a number of seconds from 0 to 604800"
     if errors:
         raise ValidationError(errors)
+
+
+def annotation_by_client_id(*, organization_id: int, annotator: AbstractBaseUser, client_id: str) -> Annotation | None:
+    return Annotation.objects.for_org(organization_id).filter(annotator=annotator, client_id=client_id).first()
+
+
+def annotation_insert(
+    *,
+    task: Task,
+    annotator: AbstractBaseUser,
+    label: str,
+    client_id: str,
+    a_left: bool | None,
+    seconds_on_task: float,
+) -> Annotation:
+    """Insert a validated judgment; a concurrent retry with the same ``client_id`` gets the winner's row."""
     try:
         with transaction.atomic():
             annotation = Annotation.objects.create(
@@ -167,22 +185,61 @@ def annotation_record(
                 seconds_on_task=seconds_on_task,
                 client_id=client_id,
             )
-            _schedule_stats_refresh(task.project_id)
     except IntegrityError:
-        # A concurrent retry with the same client id won the race: return its row.
-        existing = Annotation.objects.filter(
+        existing = annotation_by_client_id(
             organization_id=task.organization_id, annotator=annotator, client_id=client_id
-        ).first()
+        )
         if existing is not None:
             return existing
         raise ValidationError({"task": "This annotator has already judged this task."}) from None
+    project_stats_request_refresh(project_ids=[task.project_id])
     return annotation
+
+
+def annotation_record(
+    *,
+    task: Task,
+    annotator: AbstractBaseUser,
+    label: str,
+    client_id: str,
+    a_left: bool | None = None,
+    seconds_on_task: float = 0.0,
+) -> Annotation:
+    """Store one judgment without a lease (imports). Idempotent: the same ``client_id`` returns the first row.
+
+    Annotators' judgments go through routing's ``annotation_submit``, which also checks the lease and moves the
+    task towards consensus.
+    """
+    existing = annotation_by_client_id(organization_id=task.organization_id, annotator=annotator, client_id=client_id)
+    if existing is not None:
+        return existing
+    annotation_validate(
+        project=task.project, label=label, client_id=client_id, a_left=a_left, seconds_on_task=seconds_on_task
+    )
+    if not Membership.objects.filter(organization_id=task.organization_id, user=annotator).exists():
+        raise ValidationError({"annotator": "is not a member of this organization"})
+    return annotation_insert(
+        task=task, annotator=annotator, label=label, client_id=client_id, a_left=a_left, seconds_on_task=seconds_on_task
+    )
+
+
+# Stats refreshes are coalesced per project: while one is queued, further judgments don't queue another. The job
+# clears the mark before it counts, so a judgment committed after the count always queues a fresh refresh.
+STATS_REFRESH_DELAY_SECONDS = 2
+
+
+def stats_refresh_mark(project_id: int) -> str:
+    return f"concord:stats-refresh-queued:{project_id}"
 
 
 def _schedule_stats_refresh(project_id: int) -> None:
     from labeling.tasks import refresh_project_stats_task
 
-    transaction.on_commit(lambda: refresh_project_stats_task.delay(project_id))
+    def enqueue() -> None:
+        if cache.add(stats_refresh_mark(project_id), 1, timeout=60):
+            refresh_project_stats_task.apply_async((project_id,), countdown=STATS_REFRESH_DELAY_SECONDS)
+
+    transaction.on_commit(enqueue)
 
 
 def project_stats_request_refresh(*, project_ids: list[int]) -> None:
@@ -197,6 +254,7 @@ def project_stats_refresh(*, project_id: int) -> ProjectStats | None:
 
     Returns ``None`` when the project no longer exists (a job may outlive a deletion).
     """
+    cache.delete(stats_refresh_mark(project_id))
     project = Project.objects.filter(pk=project_id).first()
     if project is None:
         return None

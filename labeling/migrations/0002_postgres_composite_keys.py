@@ -4,11 +4,12 @@
 - an annotation's task belongs to the annotation's project;
 - an annotation's label and a task's gold label are labels of that project.
 
-All are ``DEFERRABLE INITIALLY DEFERRED`` like Django's own foreign keys, so cascaded deletes in any order work.
-SQLite cannot add constraints to existing tables; there the same rules are enforced by the services and forms.
+See ``labeling/db.py`` for how they are added.
 """
 
 from django.db import migrations
+
+from labeling.db import composite_foreign_keys
 
 CONSTRAINTS = [
     (
@@ -51,24 +52,7 @@ CONSTRAINTS = [
 ]
 
 
-def add_constraints(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for table, name, columns, target in CONSTRAINTS:
-        schema_editor.execute(
-            f"ALTER TABLE {table} ADD CONSTRAINT {name} FOREIGN KEY {columns} REFERENCES {target} "
-            "DEFERRABLE INITIALLY DEFERRED"
-        )
-
-
-def drop_constraints(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for table, name, _, _ in CONSTRAINTS:
-        schema_editor.execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}")
-
-
 class Migration(migrations.Migration):
     dependencies = [("labeling", "0001_initial")]
 
-    operations = [migrations.RunPython(add_constraints, drop_constraints)]
+    operations = [composite_foreign_keys(CONSTRAINTS)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 from django.db import transaction
 
 from labeling.models import ProjectStats
@@ -35,14 +36,38 @@ def test_refresh_of_a_deleted_project_is_a_no_op(tenancy: Tenancy) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_rolled_back_submission_enqueues_nothing(tenancy: Tenancy, monkeypatch: pytest.MonkeyPatch) -> None:
-    sent: list[int] = []
-    monkeypatch.setattr("labeling.tasks.refresh_project_stats_task.delay", lambda project_id: sent.append(project_id))
+    sent = _capture_enqueues(monkeypatch)
     with pytest.raises(RuntimeError), transaction.atomic():
         _judge(tenancy)
         raise RuntimeError("the request failed after the write")
     assert sent == []
     _judge(tenancy, "c-2")
     assert sent == [tenancy.project_a.pk]
+
+
+def _capture_enqueues(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    cache.clear()
+    sent: list[int] = []
+    monkeypatch.setattr(
+        "labeling.tasks.refresh_project_stats_task.apply_async", lambda args, **options: sent.append(args[0])
+    )
+    return sent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refreshes_are_coalesced_per_project(tenancy: Tenancy, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst of judgments queues one refresh per project; once it has run, the next judgment queues another."""
+    sent = _capture_enqueues(monkeypatch)
+    other = factories.make_task(tenancy.project_a, "a-2")
+    for n in range(5):
+        annotation_record(
+            task=other, annotator=factories.make_member(tenancy.org_a), label="b", client_id=f"x{n}", a_left=True
+        )
+    annotation_record(task=tenancy.task_b, annotator=tenancy.outsider_b, label="a", client_id="b-1", a_left=True)
+    assert sent == [tenancy.project_a.pk, tenancy.project_b.pk]
+    project_stats_refresh(project_id=tenancy.project_a.pk)  # the queued job runs and clears the mark first
+    _judge(tenancy, "c-3")
+    assert sent == [tenancy.project_a.pk, tenancy.project_b.pk, tenancy.project_a.pk]
 
 
 @needs_postgres
