@@ -160,7 +160,12 @@ def annotation_validate(
 
 
 def annotation_by_client_id(*, organization_id: int, annotator: AbstractBaseUser, client_id: str) -> Annotation | None:
-    return Annotation.objects.for_org(organization_id).filter(annotator=annotator, client_id=client_id).first()
+    return (
+        Annotation.objects.for_org(organization_id)
+        .filter(annotator=annotator, client_id=client_id)
+        .order_by("pk")
+        .first()
+    )
 
 
 def annotation_insert(

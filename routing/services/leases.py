@@ -63,14 +63,21 @@ def next_task(*, annotator: Any, project: Project) -> Assignment | None:
     now = timezone.now()
     organization_id = project.organization_id
     with transaction.atomic():
-        membership = Membership.objects.for_org(organization_id).select_for_update().filter(user=annotator).first()
+        membership = (
+            Membership.objects.for_org(organization_id)
+            .select_for_update(of=("self",), no_key=True)
+            .filter(user=annotator)
+            .order_by("pk")
+            .first()
+        )
         if membership is None:
             raise ValidationError({"annotator": "is not a member of this project's organization"})
         current = (
             Assignment.objects.for_org(organization_id)
-            .select_for_update()
+            .select_for_update(of=("self",), no_key=True)
             .select_related("task")
             .filter(project=project, annotator=annotator, state=ACTIVE)
+            .order_by("pk")
             .first()
         )
         if current is not None:
@@ -92,11 +99,13 @@ def next_task(*, annotator: Any, project: Project) -> Assignment | None:
         if project_sensitive and not sensitive_allowed:
             return None
         candidates = _eligible(project, annotator, held, sensitive_allowed)
+        normal = _normal_with_free_slot(project, candidates, now)
         task = None
-        if project.gold_rate > 0 and _rng.random() < project.gold_rate:
+        # Gold is mixed into real work only: served alone, it would be recognisable as gold.
+        if project.gold_rate > 0 and _rng.random() < project.gold_rate and normal.exists():
             task = _pick_gold(candidates, annotator)
         if task is None:
-            task = _pick_normal(project, candidates, now)
+            task = _pick_normal(project, normal, now)
         if task is None:
             return None
         return _lease(project, annotator, task, now, sensitive=project_sensitive or task.is_sensitive)
@@ -145,7 +154,8 @@ def _eligible(project: Project, annotator: Any, held: dict[int, int], sensitive_
 
 def _locked_first(tasks: Any) -> Task | None:
     if connection.features.has_select_for_update_skip_locked:
-        tasks = tasks.select_for_update(skip_locked=True, of=("self",))
+        # FOR NO KEY UPDATE: blocks other pickers and submits of this task, not inserts that merely reference it.
+        tasks = tasks.select_for_update(skip_locked=True, of=("self",), no_key=True)
     return tasks.first()
 
 
@@ -165,17 +175,21 @@ def _live_leases(task: Task, now: datetime) -> int:
     return Assignment.objects.filter(task=task, state=ACTIVE, expires_at__gt=now).count()
 
 
-def _pick_normal(project: Project, candidates: Any, now: datetime) -> Task | None:
-    """The first normal task, in routing order, with a free slot; locked so no one else can take that slot."""
+def _normal_with_free_slot(project: Project, candidates: Any, now: datetime) -> Any:
+    """Normal candidates whose judgments + live leases (as of this statement's snapshot) leave a slot, in order."""
     live = Assignment.objects.filter(task=OuterRef("pk"), state=ACTIVE, expires_at__gt=now)
     live_count = live.order_by().values("task").annotate(n=Count("pk")).values("n")
     needed = project.min_judgments + F("extra_judgments")
-    tasks = (
+    return (
         candidates.filter(gold_label__isnull=True, judgment_count__lt=needed)
-        .alias(used=F("judgment_count") + _coalesce_zero(live_count))
+        .alias(used=F("judgment_count") + Coalesce(Subquery(live_count, output_field=IntegerField()), 0))
         .filter(used__lt=needed)
         .order_by("-is_started", "rank", "id")
     )
+
+
+def _pick_normal(project: Project, tasks: Any, now: datetime) -> Task | None:
+    """The first task of ``tasks`` with a free slot; locked so no one else can take that slot meanwhile."""
     tried: list[int] = []
     for _ in range(PICK_ATTEMPTS):
         task = _locked_first(tasks.exclude(pk__in=tried) if tried else tasks)
@@ -186,10 +200,6 @@ def _pick_normal(project: Project, candidates: Any, now: datetime) -> Task | Non
             return task
         tried.append(task.pk)
     return None
-
-
-def _coalesce_zero(subquery: Any) -> Any:
-    return Coalesce(Subquery(subquery, output_field=IntegerField()), 0)
 
 
 def _lease(project: Project, annotator: Any, task: Task, now: datetime, *, sensitive: bool) -> Assignment:
@@ -226,7 +236,7 @@ def annotation_submit(*, assignment: Assignment, label: str, client_id: str, sec
     with transaction.atomic():
         lease = (
             Assignment.objects.for_org(organization_id)
-            .select_for_update()
+            .select_for_update(of=("self",), no_key=True)
             .select_related("project")
             .get(pk=assignment.pk)
         )
@@ -243,7 +253,7 @@ def annotation_submit(*, assignment: Assignment, label: str, client_id: str, sec
         annotation_validate(
             project=project, label=label, client_id=client_id, a_left=lease.a_left, seconds_on_task=seconds
         )
-        task = Task.objects.for_org(organization_id).select_for_update().get(pk=lease.task_id)
+        task = Task.objects.for_org(organization_id).select_for_update(no_key=True).get(pk=lease.task_id)
         annotation = annotation_insert(
             task=task, annotator=actor, label=label, client_id=client_id, a_left=lease.a_left, seconds_on_task=seconds
         )
@@ -271,7 +281,9 @@ def assignment_skip(*, assignment: Assignment, actor: Any, reason: str = "") -> 
     if assignment.annotator_id != actor.pk:
         raise LeaseError("This task is leased to someone else.", code="not_yours")
     with transaction.atomic():
-        lease = Assignment.objects.for_org(assignment.organization_id).select_for_update().get(pk=assignment.pk)
+        lease = (
+            Assignment.objects.for_org(assignment.organization_id).select_for_update(no_key=True).get(pk=assignment.pk)
+        )
         if lease.state == AssignmentState.SKIPPED:
             return lease
         if lease.state == AssignmentState.SUBMITTED:

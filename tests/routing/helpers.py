@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 from labeling.models import Annotation, Organization, Project, Role, Task
 from routing.models import Assignment, AssignmentState
-from routing.services import annotation_submit, next_task
+from routing.services import annotation_submit, consensus_outcome, next_task
 from tests import factories
 
 _client_ids = itertools.count(1)
@@ -53,9 +54,36 @@ def overlap_violations(project: Project) -> list[int]:
             distinct=True,
         ),
     )
+    # A task completes at exactly the judgment that settles it, so min + extra bounds it open or complete.
     return [
         task.pk
         for task in rows
-        if task.judged + task.live > project.max_judgments
-        or (task.status == "open" and task.judged + task.live > project.min_judgments + task.extra_judgments)
+        if task.judged + task.live > project.min_judgments + task.extra_judgments
+        or project.min_judgments + task.extra_judgments > project.max_judgments
     ]
+
+
+def overjudged(project: Project) -> list[int]:
+    """Ids of normal tasks judged after they were settled: the judgments before the last already completed them.
+
+    Submits of one task are serialised on its row lock, so id order is the order in which they counted.
+    """
+    labels: dict[int, list[str]] = {}
+    for task_id, label in (
+        Annotation.objects.filter(project=project, task__gold_label__isnull=True)
+        .order_by("task_id", "id")
+        .values_list("task_id", "label")
+    ):
+        labels.setdefault(task_id, []).append(label)
+    bad = []
+    for task_id, judged in labels.items():
+        before = Counter(judged[:-1])
+        status = consensus_outcome(
+            before,
+            min_judgments=project.min_judgments,
+            max_judgments=project.max_judgments,
+            threshold=project.consensus_threshold,
+        )[0]
+        if len(judged) > project.max_judgments or status != "open":
+            bad.append(task_id)
+    return bad
