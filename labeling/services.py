@@ -138,23 +138,42 @@ def task_create(
     return task
 
 
+def annotation_errors(
+    *, kind: str, label: str, label_known: bool, client_id: str, a_left: bool | None, seconds_on_task: float
+) -> dict[str, str]:
+    """Every field of a judgment that a project of ``kind`` cannot accept (``label_known``: among its labels)."""
+    errors: dict[str, str] = {}
+    if not isinstance(client_id, str) or not client_id:
+        errors["client_id"] = "is required"
+    elif len(client_id) > 64:
+        errors["client_id"] = "must be at most 64 characters"
+    if not label_known:
+        errors["label"] = f"{label!r} is not one of this project's labels"
+    if kind == ProjectKind.PAIRWISE and a_left is None:
+        errors["a_left"] = "is required for pairwise judgments (was response A shown on the left?)"
+    if kind == ProjectKind.CATEGORICAL and a_left is not None:
+        errors["a_left"] = "applies to pairwise projects only"
+    if (
+        isinstance(seconds_on_task, bool)
+        or not isinstance(seconds_on_task, int | float)
+        or not 0 <= seconds_on_task < 7 * 86400
+    ):
+        errors["seconds_on_task"] = "must be a number of seconds from 0 to 604800"
+    return errors
+
+
 def annotation_validate(
     *, project: Project, label: str, client_id: str, a_left: bool | None, seconds_on_task: float
 ) -> None:
     """Raise ``ValidationError`` naming every field of a judgment that ``project`` cannot accept."""
-    errors: dict[str, str] = {}
-    if not client_id:
-        errors["client_id"] = "is required"
-    elif len(client_id) > 64:
-        errors["client_id"] = "must be at most 64 characters"
-    if label not in project_label_values(project=project):
-        errors["label"] = f"{label!r} is not one of this project's labels"
-    if project.kind == ProjectKind.PAIRWISE and a_left is None:
-        errors["a_left"] = "is required for pairwise judgments (was response A shown on the left?)"
-    if project.kind == ProjectKind.CATEGORICAL and a_left is not None:
-        errors["a_left"] = "applies to pairwise projects only"
-    if not isinstance(seconds_on_task, int | float) or not 0 <= seconds_on_task < 7 * 86400:
-        errors["seconds_on_task"] = "must be a number of seconds from 0 to 604800"
+    errors = annotation_errors(
+        kind=project.kind,
+        label=label,
+        label_known=label in project_label_values(project=project),
+        client_id=client_id,
+        a_left=a_left,
+        seconds_on_task=seconds_on_task,
+    )
     if errors:
         raise ValidationError(errors)
 

@@ -18,23 +18,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from labeling.models import (
     Annotation,
-    Membership,
     Project,
     ProjectKind,
     Task,
     TaskResolution,
     TaskStatus,
 )
-from labeling.services import annotation_by_client_id, annotation_insert, annotation_validate
-from routing.models import Assignment, AssignmentState, ProjectRequirement, QualificationKind
-from routing.services.qualifications import held_qualifications, requirements_met, task_requirements_unmet
+from labeling.services import annotation_by_client_id, annotation_errors, project_stats_request_refresh
+from routing import sql
+from routing.models import Assignment, AssignmentState
 
 ACTIVE = AssignmentState.ACTIVE
 # Candidates tried per call when a concurrent lease filled one between our snapshot and our lock.
@@ -61,163 +59,95 @@ def next_task(*, annotator: Any, project: Project) -> Assignment | None:
     then the project's sampling rank. A gold task is served instead with probability ``gold_rate``.
     """
     now = timezone.now()
-    organization_id = project.organization_id
+    org, user = project.organization_id, annotator.pk
     with transaction.atomic():
-        membership = (
-            Membership.objects.for_org(organization_id)
-            .select_for_update(of=("self",), no_key=True)
-            .filter(user=annotator)
-            .order_by("pk")
-            .first()
-        )
-        if membership is None:
+        state = sql.annotator_state(org=org, project=project.pk, user=user, now=now, since=now - SENSITIVE_WINDOW)
+        if state is None:
             raise ValidationError({"annotator": "is not a member of this project's organization"})
-        current = (
-            Assignment.objects.for_org(organization_id)
-            .select_for_update(of=("self",), no_key=True)
-            .select_related("task")
-            .filter(project=project, annotator=annotator, state=ACTIVE)
-            .order_by("pk")
-            .first()
-        )
-        if current is not None:
-            if current.expires_at > now:
-                return current
-            _mark_expired(current, now)
-        if membership.paused_at is not None:
-            return None
-        held = held_qualifications(organization_id=organization_id, annotator=annotator, now=now)
-        project_requirements = list(
-            ProjectRequirement.objects.for_org(organization_id)
-            .filter(project=project)
-            .values_list("qualification_id", "min_level", "qualification__kind")
-        )
-        if not requirements_met([(q, level) for q, level, _ in project_requirements], held):
-            return None
-        project_sensitive = any(kind == QualificationKind.SENSITIVITY for _, _, kind in project_requirements)
-        sensitive_allowed = _sensitive_allowed(project, annotator, now)
-        if project_sensitive and not sensitive_allowed:
-            return None
-        candidates = _eligible(project, annotator, held, sensitive_allowed)
-        normal = _normal_with_free_slot(project, candidates, now)
-        task = None
-        # Gold is mixed into real work only: served alone, it would be recognisable as gold.
-        if project.gold_rate > 0 and _rng.random() < project.gold_rate and normal.exists():
-            task = _pick_gold(candidates, annotator)
-        if task is None:
-            task = _pick_normal(project, normal, now)
-        if task is None:
-            return None
-        return _lease(project, annotator, task, now, sensitive=project_sensitive or task.is_sensitive)
-
-
-def _mark_expired(assignment: Assignment, now: datetime) -> None:
-    assignment.state = AssignmentState.EXPIRED
-    assignment.finished_at = assignment.expires_at
-    assignment.save(update_fields=["state", "finished_at"])
-
-
-def _sensitive_allowed(project: Project, annotator: Any, now: datetime) -> bool:
-    """Whether the project's daily cap on sensitive tasks (rolling 24 hours) still allows one more."""
-    if project.sensitive_daily_cap is None:
-        return True
-    recent = Assignment.objects.for_org(project.organization_id).filter(
-        project=project, annotator=annotator, is_sensitive=True, leased_at__gt=now - SENSITIVE_WINDOW
-    )
-    return recent.count() < project.sensitive_daily_cap
-
-
-def _eligible(project: Project, annotator: Any, held: dict[int, int], sensitive_allowed: bool) -> Any:
-    """Open tasks of the project this annotator may be given, before overlap and gold are considered."""
-    tasks = (
-        Task.objects.for_org(project.organization_id)
-        .filter(project=project, status=TaskStatus.OPEN)
-        .exclude(
-            Exists(
-                Assignment.objects.filter(
-                    task=OuterRef("pk"),
-                    annotator=annotator,
-                    state__in=[ACTIVE, AssignmentState.SUBMITTED, AssignmentState.SKIPPED],
-                )
+        paused_at, current_id, current_live, unmet, sensitive_requirements, recent_sensitive = state
+        if current_id is not None:
+            if current_live:
+                return Assignment.objects.for_org(org).get(pk=current_id)
+            sql.execute(
+                "UPDATE routing_assignment SET state = 'expired', finished_at = expires_at WHERE id = %s", [current_id]
             )
+        if paused_at is not None or unmet:
+            return None
+        sensitive_ok = project.sensitive_daily_cap is None or recent_sensitive < project.sensitive_daily_cap
+        if sensitive_requirements and not sensitive_ok:
+            return None
+        params = {
+            "org": org,
+            "project": project.pk,
+            "user": user,
+            "now": sql.timestamp(now),
+            "sensitive_ok": sensitive_ok,
+            "min": project.min_judgments,
+            "start": _rng.random(),
+        }
+        picked = _pick_normal(params, now)
+        if picked is None:
+            return None
+        # Gold is mixed into real work only: served alone, it would be recognisable as gold.
+        gold = sql.pick_gold(params=params) if project.gold_rate > 0 and _rng.random() < project.gold_rate else None
+        task_id, _, _, is_started, is_sensitive = gold or picked
+        return _lease(
+            project,
+            annotator,
+            task_id,
+            now,
+            is_gold=gold is not None,
+            sensitive=bool(sensitive_requirements or is_sensitive),
+            started=bool(is_started),
         )
-        .exclude(Exists(Annotation.objects.filter(task=OuterRef("pk"), annotator=annotator)))
-    )
-    restricted = Q(is_restricted=True)
-    if held:
-        restricted &= task_requirements_unmet(held)
-    tasks = tasks.exclude(restricted)
-    if not sensitive_allowed:
-        tasks = tasks.filter(is_sensitive=False)
-    return tasks
 
 
-def _locked_first(tasks: Any) -> Task | None:
-    if connection.features.has_select_for_update_skip_locked:
-        # FOR NO KEY UPDATE: blocks other pickers and submits of this task, not inserts that merely reference it.
-        tasks = tasks.select_for_update(skip_locked=True, of=("self",), no_key=True)
-    return tasks.first()
-
-
-def _pick_gold(candidates: Any, annotator: Any) -> Task | None:
-    """A random gold task this annotator has never been shown, in any state (gold has no overlap limit)."""
-    gold = candidates.filter(gold_label__isnull=False).exclude(
-        Exists(Assignment.objects.filter(task=OuterRef("pk"), annotator=annotator))
-    )
-    start = _rng.random()
-    return (
-        gold.filter(shuffle__gte=start).order_by("shuffle").first()
-        or gold.filter(shuffle__lt=start).order_by("shuffle").first()
-    )
-
-
-def _live_leases(task: Task, now: datetime) -> int:
-    return Assignment.objects.filter(task=task, state=ACTIVE, expires_at__gt=now).count()
-
-
-def _normal_with_free_slot(project: Project, candidates: Any, now: datetime) -> Any:
-    """Normal candidates whose judgments + live leases (as of this statement's snapshot) leave a slot, in order."""
-    live = Assignment.objects.filter(task=OuterRef("pk"), state=ACTIVE, expires_at__gt=now)
-    live_count = live.order_by().values("task").annotate(n=Count("pk")).values("n")
-    needed = project.min_judgments + F("extra_judgments")
-    return (
-        candidates.filter(gold_label__isnull=True, judgment_count__lt=needed)
-        .alias(used=F("judgment_count") + Coalesce(Subquery(live_count, output_field=IntegerField()), 0))
-        .filter(used__lt=needed)
-        .order_by("-is_started", "rank", "id")
-    )
-
-
-def _pick_normal(project: Project, tasks: Any, now: datetime) -> Task | None:
-    """The first task of ``tasks`` with a free slot; locked so no one else can take that slot meanwhile."""
+def _pick_normal(params: dict[str, Any], now: datetime) -> tuple | None:
+    """The first eligible task with a free slot, locked; rechecked now that no one else can lease it."""
     tried: list[int] = []
     for _ in range(PICK_ATTEMPTS):
-        task = _locked_first(tasks.exclude(pk__in=tried) if tried else tasks)
-        if task is None:
+        row = sql.pick_normal(params=params, tried=tried)
+        if row is None:
             return None
-        # The candidate query saw a snapshot taken before we held the lock: recount now that nobody can add.
-        if task.judgment_count + _live_leases(task, now) < project.min_judgments + task.extra_judgments:
-            return task
-        tried.append(task.pk)
+        task_id, judgments, extra, _, _ = row
+        # The pick saw a snapshot taken before we held the lock: recount in a fresh statement.
+        if judgments + sql.live_leases(task=task_id, now=now) < params["min"] + extra:
+            return row
+        tried.append(task_id)
     return None
 
 
-def _lease(project: Project, annotator: Any, task: Task, now: datetime, *, sensitive: bool) -> Assignment:
-    assignment = Assignment.objects.create(
+def _lease(
+    project: Project, annotator: Any, task_id: int, now: datetime, *, is_gold: bool, sensitive: bool, started: bool
+) -> Assignment:
+    assignment = Assignment(
         organization_id=project.organization_id,
         project=project,
-        task=task,
+        task_id=task_id,
         annotator=annotator,
-        is_gold=task.is_gold,
-        is_sensitive=sensitive,
+        state=ACTIVE,
+        is_gold=is_gold,
         a_left=bool(_rng.getrandbits(1)) if project.kind == ProjectKind.PAIRWISE else None,
+        is_sensitive=sensitive,
         leased_at=now,
         expires_at=now + timedelta(seconds=project.lease_ttl_seconds),
+        skip_reason="",
     )
-    if not task.is_started:
-        Task.objects.filter(pk=task.pk).update(is_started=True)
-        task.is_started = True
-    assignment.task = task
+    assignment.pk = sql.insert_lease(
+        [
+            assignment.organization_id,
+            project.pk,
+            task_id,
+            annotator.pk,
+            is_gold,
+            sensitive,
+            assignment.a_left,
+            sql.timestamp(now),
+            sql.timestamp(assignment.expires_at),
+        ]
+    )
+    if not started:
+        sql.execute("UPDATE labeling_task SET is_started = %s WHERE id = %s", [True, task_id])
     return assignment
 
 
@@ -229,51 +159,89 @@ def annotation_submit(*, assignment: Assignment, label: str, client_id: str, sec
     """
     if assignment.annotator_id != actor.pk:
         raise LeaseError("This task is leased to someone else.", code="not_yours")
-    organization_id = assignment.organization_id
-    existing = annotation_by_client_id(organization_id=organization_id, annotator=actor, client_id=client_id)
-    if existing is not None:
-        return existing
+    org = assignment.organization_id
     with transaction.atomic():
-        lease = (
-            Assignment.objects.for_org(organization_id)
-            .select_for_update(of=("self",), no_key=True)
-            .select_related("project")
-            .get(pk=assignment.pk)
-        )
         now = timezone.now()
-        if lease.state != ACTIVE:
-            # A concurrent retry may have just committed this very submit.
-            existing = annotation_by_client_id(organization_id=organization_id, annotator=actor, client_id=client_id)
+        row = sql.lock_lease_and_task(lease=assignment.pk, org=org, label=str(label), now=now)
+        if row is None:
+            raise LeaseError("This lease does not exist.", code="missing")
+        state, live, task_id, a_left, project_id, kind, min_j, max_j, threshold, gold_label, label_known = row
+        a_left = None if a_left is None else bool(a_left)
+        if state != ACTIVE or not live:
+            # A retry of a submit that already went through returns its row, whatever the lease says now.
+            existing = annotation_by_client_id(organization_id=org, annotator=actor, client_id=client_id)
             if existing is not None:
                 return existing
-            raise _lease_error(lease)
-        if lease.expires_at <= now:
-            raise _lease_error(lease, expired=True)
-        project = lease.project
-        annotation_validate(
-            project=project, label=label, client_id=client_id, a_left=lease.a_left, seconds_on_task=seconds
+            raise _lease_error(state, expired=not live)
+        errors = annotation_errors(
+            kind=kind,
+            label=label,
+            label_known=bool(label_known),
+            client_id=client_id,
+            a_left=a_left,
+            seconds_on_task=seconds,
         )
-        task = Task.objects.for_org(organization_id).select_for_update(no_key=True).get(pk=lease.task_id)
-        annotation = annotation_insert(
-            task=task, annotator=actor, label=label, client_id=client_id, a_left=lease.a_left, seconds_on_task=seconds
+        if errors:
+            raise ValidationError(errors)
+        annotation = Annotation(
+            organization_id=org,
+            project_id=project_id,
+            task_id=task_id,
+            annotator=actor,
+            label=label,
+            a_left=a_left,
+            seconds_on_task=float(seconds),
+            client_id=client_id,
+            created_at=now,
         )
-        lease.state = AssignmentState.SUBMITTED
-        lease.finished_at = now
-        lease.save(update_fields=["state", "finished_at"])
-        task_progress_refresh(task=task, project=project)
+        annotation.pk = sql.insert_annotation(
+            [org, project_id, task_id, actor.pk, label, a_left, float(seconds), client_id, sql.timestamp(now)]
+        )
+        if annotation.pk is None:
+            existing = annotation_by_client_id(organization_id=org, annotator=actor, client_id=client_id)
+            if existing is not None:
+                return existing
+            raise ValidationError({"task": "This annotator has already judged this task."})
+        sql.execute(
+            "UPDATE routing_assignment SET state = 'submitted', finished_at = %s WHERE id = %s",
+            [sql.timestamp(now), assignment.pk],
+        )
+        _settle(task_id, gold_label is not None, now, min_j, max_j, threshold)
+        project_stats_request_refresh(project_ids=[project_id])
     return annotation
 
 
-def _lease_error(lease: Assignment, *, expired: bool = False) -> LeaseError:
-    if expired or lease.state == AssignmentState.EXPIRED:
+def _settle(task_id: int, is_gold: bool, now: datetime, min_j: int, max_j: int, threshold: float) -> None:
+    """Recount the task's judgments from rows and settle its status (the caller holds the task's lock)."""
+    counts = sql.label_counts(task=task_id)
+    if is_gold:
+        sql.execute(
+            "UPDATE labeling_task SET judgment_count = %s, updated_at = %s WHERE id = %s",
+            [sum(counts.values()), sql.timestamp(now), task_id],
+        )
+        return
+    status, resolution, consensus_label, extra = consensus_outcome(
+        counts, min_judgments=min_j, max_judgments=max_j, threshold=threshold
+    )
+    sql.execute(
+        "UPDATE labeling_task SET judgment_count = %s, status = %s, resolution = %s, consensus_label = %s, "
+        "extra_judgments = %s, updated_at = %s WHERE id = %s",
+        [sum(counts.values()), status, resolution, consensus_label, extra, sql.timestamp(now), task_id],
+    )
+
+
+def _lease_error(state: str, *, expired: bool = False) -> LeaseError:
+    if state == AssignmentState.SUBMITTED:
+        return LeaseError("You already submitted this task.", code="already_submitted")
+    if state == AssignmentState.SKIPPED:
+        return LeaseError("You skipped this task.", code="skipped")
+    if expired or state == AssignmentState.EXPIRED:
         return LeaseExpired(
             "Your time on this task ran out and it may have gone to someone else; nothing was saved. "
             "Open the next task to continue.",
             code="lease_expired",
         )
-    if lease.state == AssignmentState.SUBMITTED:
-        return LeaseError("You already submitted this task.", code="already_submitted")
-    return LeaseError("You skipped this task.", code="skipped")
+    return LeaseError("This lease is no longer active.", code="inactive")
 
 
 def assignment_skip(*, assignment: Assignment, actor: Any, reason: str = "") -> Assignment:
@@ -287,7 +255,7 @@ def assignment_skip(*, assignment: Assignment, actor: Any, reason: str = "") -> 
         if lease.state == AssignmentState.SKIPPED:
             return lease
         if lease.state == AssignmentState.SUBMITTED:
-            raise _lease_error(lease)
+            raise _lease_error(lease.state)
         if (
             lease.state == AssignmentState.EXPIRED
             and Assignment.objects.filter(
@@ -296,7 +264,7 @@ def assignment_skip(*, assignment: Assignment, actor: Any, reason: str = "") -> 
                 state__in=[ACTIVE, AssignmentState.SUBMITTED, AssignmentState.SKIPPED],
             ).exists()
         ):
-            raise _lease_error(lease)
+            raise _lease_error(lease.state)
         lease.state = AssignmentState.SKIPPED
         lease.finished_at = timezone.now()
         lease.skip_reason = reason.strip()[:500]
@@ -335,23 +303,19 @@ def consensus_outcome(
 
 
 def task_progress_refresh(*, task: Task, project: Project) -> Task:
-    """Recount ``task``'s judgments from rows and settle its status. Call while holding the task's row lock."""
-    counts = dict(
-        Annotation.objects.filter(task=task)
-        .order_by()
-        .values_list("label")
-        .annotate(n=Count("pk"))
-        .values_list("label", "n")
-    )
-    task.judgment_count = sum(counts.values())
-    fields = ["judgment_count", "updated_at"]
-    if not task.is_gold:
-        task.status, task.resolution, task.consensus_label, task.extra_judgments = consensus_outcome(
-            counts,
-            min_judgments=project.min_judgments,
-            max_judgments=project.max_judgments,
-            threshold=project.consensus_threshold,
+    """Recount ``task``'s judgments from rows and settle its status (after a judgment is deleted, say).
+
+    Takes the task's row lock, like every change to a task's judgments.
+    """
+    with transaction.atomic():
+        locked = Task.objects.for_org(task.organization_id).select_for_update(no_key=True).get(pk=task.pk)
+        _settle(
+            locked.pk,
+            locked.is_gold,
+            timezone.now(),
+            project.min_judgments,
+            project.max_judgments,
+            project.consensus_threshold,
         )
-        fields += ["status", "resolution", "consensus_label", "extra_judgments"]
-    task.save(update_fields=fields)
+    task.refresh_from_db()
     return task
