@@ -13,6 +13,7 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -22,6 +23,9 @@ from labeling.selectors import organization_admin_count
 from labeling.services import membership_add, project_ensure_pairwise_labels, project_stats_request_refresh
 from labeling.tenancy import request_membership
 from labeling.validation import label_value_error, payload_errors
+from routing.admin import ProjectRequirementInline, TaskRequirementInline
+from routing.ranking import prediction_clean
+from routing.services import task_progress_refresh, task_rank_for, task_requirement_flags_refresh
 
 User = get_user_model()
 
@@ -135,7 +139,7 @@ class ProjectAdmin(TenantAdmin):
     fieldsets = (
         (None, {"fields": ("organization", "name", "kind", "instructions")}),
         ("Overlap and consensus", {"fields": ("min_judgments", "max_judgments", "consensus_threshold")}),
-        ("Routing", {"fields": ("gold_rate", "lease_ttl_seconds", "sampling_strategy")}),
+        ("Routing", {"fields": ("gold_rate", "lease_ttl_seconds", "sampling_strategy", "sensitive_daily_cap")}),
     )
 
     def get_fieldsets(self, request: HttpRequest, obj: Project | None = None) -> Any:
@@ -153,8 +157,16 @@ class ProjectAdmin(TenantAdmin):
 
     def get_inlines(self, request: HttpRequest, obj: Project | None) -> Any:
         if obj is not None and obj.kind == ProjectKind.PAIRWISE:
-            return [PairwiseLabelInline]
-        return [LabelInline]
+            return [PairwiseLabelInline, ProjectRequirementInline]
+        return [LabelInline, ProjectRequirementInline]
+
+    def save_model(self, request: HttpRequest, obj: Project, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "sampling_strategy" in form.changed_data:
+            from routing.tasks import refresh_project_ranks_task
+
+            transaction.on_commit(lambda: refresh_project_ranks_task.delay(obj.pk))
+            self.message_user(request, "Tasks are being re-ranked for the new sampling strategy.", messages.INFO)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         project = form.instance
@@ -204,10 +216,16 @@ class TaskForm(forms.ModelForm):
         ),
     )
     meta = PrettyJSONField(required=False, widget=forms.Textarea(attrs={"rows": 4, "cols": 100, "spellcheck": "false"}))
+    predictions = PrettyJSONField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 100, "spellcheck": "false"}),
+        help_text="Model probabilities for uncertainty sampling. Pairwise: P(A better), e.g. 0.62. Categorical: "
+        '{"label": probability, …} summing to 1.',
+    )
 
     class Meta:
         model = Task
-        fields = ("project", "external_id", "payload", "meta", "gold_label", "status")
+        fields = ("project", "external_id", "payload", "meta", "gold_label", "predictions", "status")
 
     def clean_meta(self) -> dict:
         meta = self.cleaned_data.get("meta")
@@ -234,6 +252,15 @@ class TaskForm(forms.ModelForm):
         if gold is not None and not project.labels.filter(value=gold).exists():
             values = ", ".join(project.labels.values_list("value", flat=True))
             self.add_error("gold_label", f"{gold!r} is not one of this project's labels ({values}).")
+        predictions = cleaned.get("predictions")
+        if predictions not in (None, ""):
+            labels = sorted(project.labels.values_list("value", flat=True))
+            try:
+                cleaned["predictions"] = prediction_clean(kind=project.kind, labels=labels, value=predictions)
+            except ValidationError as error:
+                self.add_error("predictions", error.messages)
+        else:
+            cleaned["predictions"] = None
         return cleaned
 
 
@@ -256,8 +283,9 @@ class GoldFilter(admin.SimpleListFilter):
 class TaskAdmin(TenantAdmin):
     form = TaskForm
     organization_from = "project"
-    list_display = ("external_id", "project", "status", "gold_label", "created_at")
-    list_filter = ("project", "status", GoldFilter)
+    list_display = ("external_id", "project", "status", "resolution", "judgment_count", "gold_label", "created_at")
+    list_filter = ("project", "status", "resolution", GoldFilter)
+    inlines = (TaskRequirementInline,)
     list_select_related = ("project",)
     search_fields = ("external_id",)
     autocomplete_fields = ("project",)
@@ -269,8 +297,13 @@ class TaskAdmin(TenantAdmin):
         return ("project",) if obj is not None else ()
 
     def save_model(self, request: HttpRequest, obj: Task, form: Any, change: bool) -> None:
+        obj.rank = task_rank_for(project=obj.project, predictions=obj.predictions, shuffle=obj.shuffle)
         super().save_model(request, obj, form, change)
         project_stats_request_refresh(project_ids=[obj.project_id])
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        task_requirement_flags_refresh(task_ids=[form.instance.pk])
 
 
 # --- Members -----------------------------------------------------------------------------------------------
@@ -318,7 +351,7 @@ class MembershipAddForm(forms.ModelForm):
 class MembershipChangeForm(forms.ModelForm):
     class Meta:
         model = Membership
-        fields = ("role",)
+        fields = ("role", "paused_at", "pause_reason")
 
     def clean_role(self) -> str:
         role = self.cleaned_data["role"]
@@ -356,7 +389,7 @@ class MembershipAdmin(TenantAdmin):
         if obj is None:
             fields = ["email", "name", "password", "role"]
             return (["organization"] if request.user.is_superuser else []) + fields
-        return ["user", "role"]
+        return ["user", "role", "paused_at", "pause_reason"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None) -> Any:
         return ("user",) if obj is not None else ()
@@ -430,3 +463,15 @@ class AnnotationAdmin(TenantAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Annotation | None = None) -> Any:
         return [f.name for f in Annotation._meta.fields]
+
+    def delete_model(self, request: HttpRequest, obj: Annotation) -> None:
+        self.delete_queryset(request, self.get_queryset(request).filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Annotation]) -> None:
+        """Deleting judgments reopens the tasks they settled (their progress is recounted from rows)."""
+        tasks = list(Task.objects.filter(pk__in=queryset.values("task_id")).select_related("project"))
+        with transaction.atomic():
+            super().delete_queryset(request, queryset)
+            for task in tasks:
+                task_progress_refresh(task=task, project=task.project)
+        project_stats_request_refresh(project_ids=sorted({task.project_id for task in tasks}))

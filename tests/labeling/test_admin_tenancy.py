@@ -22,7 +22,15 @@ from django.urls import reverse
 
 from labeling.admin_base import SuperuserOnlyMixin, TenantAdmin
 from labeling.models import Annotation, Label, Membership, Project, Role, Task
-from labeling.services import annotation_record
+from routing.models import AnnotatorQualification, Assignment, ProjectRequirement, Qualification, TaskRequirement
+from routing.services import (
+    annotation_submit,
+    next_task,
+    project_requirements_set,
+    qualification_create,
+    qualification_grant,
+    task_requirements_set,
+)
 from tests import factories
 from tests.conftest import Tenancy
 
@@ -144,6 +152,11 @@ def snapshot() -> dict[str, list[dict[str, Any]]]:
         (Task, ()),
         (Membership, ()),
         (Annotation, ()),
+        (Qualification, ()),
+        (AnnotatorQualification, ()),
+        (ProjectRequirement, ()),
+        (TaskRequirement, ()),
+        (Assignment, ()),
         (
             User,
             ("id", "username", "email", "password", "is_superuser", "is_staff", "is_active", "first_name"),
@@ -155,14 +168,23 @@ def snapshot() -> dict[str, list[dict[str, Any]]]:
 
 
 def seed_annotations(tenancy: Tenancy) -> tuple[Annotation, Annotation]:
-    """One judgment per organization, so that every tenant model has rows in both."""
-    annotation_a = annotation_record(
-        task=tenancy.task_a, annotator=tenancy.annotator_a, label="a", client_id="seed-a", a_left=True
-    )
-    annotation_b = annotation_record(
-        task=tenancy.task_b, annotator=tenancy.outsider_b, label="b", client_id="seed-b", a_left=False
-    )
-    return annotation_a, annotation_b
+    """A qualification, a grant, a requirement, a lease and a judgment per organization, so that every tenant
+    model has rows in both."""
+    annotations = []
+    for project, task, annotator in (
+        (tenancy.project_a, tenancy.task_a, tenancy.annotator_a),
+        (tenancy.project_b, tenancy.task_b, tenancy.outsider_b),
+    ):
+        qualification = qualification_create(organization=project.organization, code="medical")
+        qualification_grant(qualification=qualification, annotator=annotator)
+        project_requirements_set(project=project, requirements=[(qualification, 1)])
+        task_requirements_set(task=task, requirements=[(qualification, 1)])
+        lease = next_task(annotator=annotator, project=project)
+        assert lease is not None and lease.task_id == task.pk
+        annotations.append(
+            annotation_submit(assignment=lease, label="a", client_id=f"seed-{task.pk}", seconds=2, actor=annotator)
+        )
+    return annotations[0], annotations[1]
 
 
 def make_superuser() -> Any:
