@@ -211,12 +211,12 @@ def main() -> None:
     parser.add_argument("--annotators", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument(
-        "--processes", type=int, default=4, help="annotators are threads spread over this many processes"
+        "--processes", type=int, default=2, help="annotators are threads spread over this many processes"
     )
     parser.add_argument(
         "--rate",
         type=float,
-        default=600.0,
+        default=250.0,
         help="offered judgments/s over all annotators (each paced evenly); 0: back to back, to find the ceiling",
     )
     args = parser.parse_args()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
@@ -247,9 +249,14 @@ def annotation_record(
     )
 
 
-# Stats refreshes are coalesced per project: while one is queued, further judgments don't queue another. The job
-# clears the mark before it counts, so a judgment committed after the count always queues a fresh refresh.
-STATS_REFRESH_DELAY_SECONDS = 2
+# Stats refreshes are coalesced per project: while one is queued, further judgments don't queue another. The mark
+# holds the queued job's ETA; the job clears the mark before it counts, so a judgment committed after the count
+# always queues a fresh refresh. Each process also remembers the ETA it saw, and skips even the cache round trip
+# while a job that will count after "now" is known to be queued (on a busy project: one trip per delay).
+STATS_REFRESH_DELAY_SECONDS = 2.0
+_ETA_MARGIN_SECONDS = 0.25
+_known_eta: dict[int, float] = {}
+_clock = time.time
 
 
 def stats_refresh_mark(project_id: int) -> str:
@@ -260,8 +267,16 @@ def _schedule_stats_refresh(project_id: int) -> None:
     from labeling.tasks import refresh_project_stats_task
 
     def enqueue() -> None:
-        if cache.add(stats_refresh_mark(project_id), 1, timeout=60):
+        now = _clock()
+        eager = settings.CELERY_TASK_ALWAYS_EAGER  # the job ran at once: there is no queued job to rely on
+        if not eager and now < _known_eta.get(project_id, 0.0) - _ETA_MARGIN_SECONDS:
+            return  # a queued job will count after this commit
+        eta = now + STATS_REFRESH_DELAY_SECONDS
+        if cache.add(stats_refresh_mark(project_id), eta, timeout=60):
             refresh_project_stats_task.apply_async((project_id,), countdown=STATS_REFRESH_DELAY_SECONDS)
+            _known_eta[project_id] = eta
+        elif isinstance(queued := cache.get(stats_refresh_mark(project_id)), float):
+            _known_eta[project_id] = queued
 
     transaction.on_commit(enqueue)
 

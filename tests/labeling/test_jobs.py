@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.core.cache import cache
 from django.db import transaction
 
 from labeling.models import ProjectStats
-from labeling.services import annotation_record, project_stats_refresh
+from labeling.services import (
+    STATS_REFRESH_DELAY_SECONDS,
+    annotation_record,
+    project_stats_refresh,
+    stats_refresh_mark,
+)
 from tests import factories
 from tests.conftest import Tenancy
 from tests.services import celery_worker, needs_postgres, needs_redis, wait_for
@@ -47,6 +54,7 @@ def test_rolled_back_submission_enqueues_nothing(tenancy: Tenancy, monkeypatch: 
 
 def _capture_enqueues(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     cache.clear()
+    monkeypatch.setattr("labeling.services._known_eta", {})
     sent: list[int] = []
     monkeypatch.setattr(
         "labeling.tasks.refresh_project_stats_task.apply_async", lambda args, **options: sent.append(args[0])
@@ -55,9 +63,12 @@ def _capture_enqueues(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_refreshes_are_coalesced_per_project(tenancy: Tenancy, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A burst of judgments queues one refresh per project; once it has run, the next judgment queues another."""
+def test_refreshes_are_coalesced_per_project(tenancy: Tenancy, monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
+    """A burst of judgments queues one refresh per project; after its ETA the next judgment queues another."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # as in production: the job runs later, on a worker
     sent = _capture_enqueues(monkeypatch)
+    clock = [1000.0]
+    monkeypatch.setattr("labeling.services._clock", lambda: clock[0])
     other = factories.make_task(tenancy.project_a, "a-2")
     for n in range(5):
         annotation_record(
@@ -65,9 +76,45 @@ def test_refreshes_are_coalesced_per_project(tenancy: Tenancy, monkeypatch: pyte
         )
     annotation_record(task=tenancy.task_b, annotator=tenancy.outsider_b, label="a", client_id="b-1", a_left=True)
     assert sent == [tenancy.project_a.pk, tenancy.project_b.pk]
-    project_stats_refresh(project_id=tenancy.project_a.pk)  # the queued job runs and clears the mark first
+    assert cache.get(stats_refresh_mark(tenancy.project_a.pk)) == 1000.0 + STATS_REFRESH_DELAY_SECONDS
+    clock[0] += STATS_REFRESH_DELAY_SECONDS  # the queued job's ETA comes...
+    project_stats_refresh(project_id=tenancy.project_a.pk)  # ...it runs, clearing the mark before it counts
     _judge(tenancy, "c-3")
     assert sent == [tenancy.project_a.pk, tenancy.project_b.pk, tenancy.project_a.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_another_process_learns_the_queued_jobs_eta(
+    tenancy: Tenancy, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """A process that finds the mark set remembers its ETA and skips the cache until then, never past it."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    sent = _capture_enqueues(monkeypatch)
+    clock = [50.0]
+    monkeypatch.setattr("labeling.services._clock", lambda: clock[0])
+    cache.add(stats_refresh_mark(tenancy.project_a.pk), 51.0, timeout=60)  # queued elsewhere, ETA 51
+    calls: list[str] = []
+    real_add = cache.add
+    monkeypatch.setattr(cache, "add", lambda *a, **k: calls.append("add") or real_add(*a, **k))
+    _judge(tenancy, "c-1")
+    annotation_record(
+        task=factories.make_task(tenancy.project_a),
+        annotator=tenancy.annotator_a,
+        label="a",
+        client_id="c-2",
+        a_left=True,
+    )
+    assert (sent, calls) == ([], ["add"])  # the second judgment did not even ask the cache
+    clock[0] = 50.8  # within the margin of the ETA: ask again
+    cache.delete(stats_refresh_mark(tenancy.project_a.pk))  # the job ran
+    annotation_record(
+        task=factories.make_task(tenancy.project_a),
+        annotator=tenancy.annotator_a,
+        label="a",
+        client_id="c-3",
+        a_left=True,
+    )
+    assert sent == [tenancy.project_a.pk]
 
 
 @needs_postgres
