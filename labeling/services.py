@@ -231,10 +231,10 @@ def annotation_record(
     a_left: bool | None = None,
     seconds_on_task: float = 0.0,
 ) -> Annotation:
-    """Store one judgment without a lease (imports). Idempotent: the same ``client_id`` returns the first row.
+    """Store one judgment without a lease (imports) and settle the task. Idempotent: the same ``client_id``
+    returns the first row.
 
-    Annotators' judgments go through routing's ``annotation_submit``, which also checks the lease and moves the
-    task towards consensus.
+    Annotators' judgments go through routing's ``annotation_submit``, which also checks their lease.
     """
     existing = annotation_by_client_id(organization_id=task.organization_id, annotator=annotator, client_id=client_id)
     if existing is not None:
@@ -244,9 +244,21 @@ def annotation_record(
     )
     if not Membership.objects.filter(organization_id=task.organization_id, user=annotator).exists():
         raise ValidationError({"annotator": "is not a member of this organization"})
-    return annotation_insert(
-        task=task, annotator=annotator, label=label, client_id=client_id, a_left=a_left, seconds_on_task=seconds_on_task
-    )
+    from routing.services import task_progress_refresh
+
+    with transaction.atomic():
+        # Like a submit, under the task's row lock: the task's progress is recounted with the new row.
+        Task.objects.select_for_update(no_key=True).filter(pk=task.pk).first()
+        annotation = annotation_insert(
+            task=task,
+            annotator=annotator,
+            label=label,
+            client_id=client_id,
+            a_left=a_left,
+            seconds_on_task=seconds_on_task,
+        )
+        task_progress_refresh(task=task, project=task.project)
+    return annotation
 
 
 # Stats refreshes are coalesced per project: while one is queued, further judgments don't queue another. The mark

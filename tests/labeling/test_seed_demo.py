@@ -205,3 +205,25 @@ def test_demo_content_is_deterministic_and_valid() -> None:
     assert all(p.weaker_style == "wrong" and p.gold_label == p.better for p in pairs if p.gold_label)
     assert all(not t.ambiguous and t.gold_label == t.label for t in tickets if t.gold_label)
     assert {t.label for t in tickets} == TICKET_LABEL_VALUES
+
+
+@pytest.mark.django_db
+def test_coding_pairs_go_only_to_the_annotators_who_read_code() -> None:
+    from routing.models import Assignment
+    from routing.services import next_task
+
+    _seed()
+    project = Project.objects.get(organization__slug="acme", kind=ProjectKind.PAIRWISE)
+    coding = Task.objects.filter(project=project, meta__topic="coding")
+    assert coding.exists() and all(task.is_restricted for task in coding)
+    assert not Task.objects.filter(project=project, is_restricted=True).exclude(meta__topic="coding").exists()
+    holder, other = (User.objects.get(username=f"annotator{n}@acme.example") for n in (1, 4))
+    Project.objects.filter(pk=project.pk).update(min_judgments=5, max_judgments=5)  # leave room for both
+    project.refresh_from_db()
+    for annotator in (holder, other):
+        for _ in range(40):
+            lease = next_task(annotator=annotator, project=project)
+            Assignment.objects.filter(pk=lease.pk).update(state="skipped")
+    leased = Assignment.objects.filter(project=project, task__meta__topic="coding")
+    assert leased.filter(annotator=holder).exists()
+    assert not leased.filter(annotator=other).exists()

@@ -9,6 +9,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from labeling.models import Annotation, Project, Role, SamplingStrategy, TaskResolution, TaskStatus
+from labeling.services import annotation_record
 from routing.models import Assignment, AssignmentState
 from routing.services import (
     LeaseError,
@@ -306,3 +307,20 @@ def test_outsiders_and_paused_annotators_get_no_tasks(tenancy: Tenancy, project:
 def test_managers_may_annotate_too(tenancy: Tenancy, project: Project) -> None:
     tasks(project, 1)
     assert judge(factories.make_member(tenancy.org_a, Role.MANAGER), project) is not None
+
+
+def test_imported_judgments_count_toward_overlap_and_consensus(tenancy: Tenancy, project: Project) -> None:
+    """Judgments stored without a lease (imports) settle the task like submits do."""
+    settled, half = tasks(project, 2)
+    people = annotators(tenancy.org_a, 5)
+    for n, person in enumerate(people[:3]):
+        annotation_record(task=settled, annotator=person, label="b", client_id=f"import-{n}", a_left=True)
+    for n, person in enumerate(people[:2]):
+        annotation_record(task=half, annotator=person, label="a", client_id=f"import-half-{n}", a_left=False)
+    settled.refresh_from_db()
+    half.refresh_from_db()
+    assert (settled.status, settled.consensus_label, settled.judgment_count) == (TaskStatus.COMPLETE, "b", 3)
+    assert (half.status, half.judgment_count) == (TaskStatus.OPEN, 2)
+    assert next_task(annotator=people[3], project=project).task_id == half.pk
+    assert next_task(annotator=people[4], project=project) is None
+    assert overlap_violations(project) == []

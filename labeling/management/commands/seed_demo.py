@@ -35,6 +35,8 @@ from labeling.services import (
     project_stats_refresh,
 )
 from labeling.validation import payload_errors
+from routing.models import AnnotatorQualification, Qualification, TaskRequirement
+from routing.services import qualification_create, qualification_grant, task_requirement_flags_refresh
 
 DEMO_PASSWORD = "concord-demo"
 ADMIN_URL = "http://127.0.0.1:8000/admin/"
@@ -44,7 +46,19 @@ JUDGED_TASKS = 40  # the first pairwise tasks of each organization get judgments
 JUDGES_PER_TASK = 3  # ...from this many of its annotators
 # Each demo annotator's chance of choosing the better response; the last one is sloppy, for the quality pages.
 ANNOTATOR_ACCURACY = (0.92, 0.86, 0.8, 0.6)
-COUNTED = ("organizations", "users", "memberships", "projects", "labels", "tasks", "judgments")
+COUNTED = (
+    "organizations",
+    "users",
+    "memberships",
+    "projects",
+    "labels",
+    "tasks",
+    "judgments",
+    "qualifications",
+    "qualification grants",
+    "task requirements",
+)
+CODING_QUALIFICATION = "code"  # required by the coding pairs; held by the first two annotators
 
 PAIRWISE_INSTRUCTIONS = """\
 ## Which response is more helpful?
@@ -244,9 +258,36 @@ class Command(BaseCommand):
             for person, accuracy in zip(spec.annotators, ANNOTATOR_ACCURACY, strict=True)
         ]
         self._judgments(spec, pairwise, pairs[:JUDGED_TASKS], judges, tally)
+        self._coding_qualification(organization, pairwise, [users[p.email] for p in spec.annotators[:2]], tally)
 
         stats = [(project, project_stats_refresh(project_id=project.pk)) for project in (pairwise, triage)]
         return OrganizationReport(spec, organization, tally, stats)
+
+    def _coding_qualification(
+        self, organization: Organization, project: Project, holders: list[Any], tally: Tally
+    ) -> None:
+        """Routing in action: the coding pairs need the ``code`` skill, which two of the annotators hold."""
+        qualification = Qualification.objects.for_org(organization).filter(code=CODING_QUALIFICATION).first()
+        tally.add("qualifications", created=int(qualification is None), present=int(qualification is not None))
+        if qualification is None:
+            qualification = qualification_create(
+                organization=organization, code=CODING_QUALIFICATION, name="Reads and judges code"
+            )
+        for holder in holders:
+            held = AnnotatorQualification.objects.for_org(organization).filter(
+                qualification=qualification, annotator=holder
+            )
+            tally.add("qualification grants", created=int(not held.exists()), present=int(held.exists()))
+            if not held.exists():
+                qualification_grant(qualification=qualification, annotator=holder)
+        coding = Task.objects.for_org(organization).filter(project=project, meta__topic="coding")
+        missing = coding.exclude(requirements__qualification=qualification)
+        ids = list(missing.values_list("id", flat=True))
+        TaskRequirement.objects.bulk_create(
+            TaskRequirement(organization=organization, task_id=pk, qualification=qualification) for pk in ids
+        )
+        task_requirement_flags_refresh(task_ids=ids)
+        tally.add("task requirements", created=len(ids), present=coding.count() - len(ids))
 
     def _member(self, organization: Organization, person: DemoPerson, tally: Tally) -> Any:
         User = get_user_model()
