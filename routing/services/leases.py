@@ -1,7 +1,7 @@
 """Leases: hand out the next task, take judgments, skip, and expire.
 
 Correctness under concurrency rests on one rule: **every change to a task's leases or judgments happens while
-holding that task's row lock.** ``next_task`` takes the lock with ``SELECT … FOR UPDATE SKIP LOCKED`` (on
+holding that task's row lock.** ``next_task`` takes it with ``SELECT … FOR NO KEY UPDATE SKIP LOCKED`` (on
 PostgreSQL; SQLite serialises writers with ``BEGIN IMMEDIATE``), then recounts the task's judgments and live
 leases in a fresh statement before leasing it, so no number of concurrent callers can exceed a task's overlap.
 A lease counts only while ``expires_at`` is in the future, so an abandoned lease frees its slot the moment it
