@@ -248,7 +248,7 @@ def annotation_record(
 
     with transaction.atomic():
         # Like a submit, under the task's row lock: the task's progress is recounted with the new row.
-        Task.objects.select_for_update(no_key=True).filter(pk=task.pk).first()
+        Task.objects.for_org(task.organization_id).select_for_update(no_key=True).get(pk=task.pk)
         annotation = annotation_insert(
             task=task,
             annotator=annotator,

@@ -12,7 +12,6 @@ from routing.services.leases import (
     task_progress_refresh,
 )
 from routing.services.qualifications import (
-    held_qualifications,
     project_requirements_set,
     qualification_create,
     qualification_grant,
@@ -28,7 +27,6 @@ __all__ = [
     "annotation_submit",
     "assignment_skip",
     "consensus_outcome",
-    "held_qualifications",
     "leases_expire",
     "next_task",
     "predictions_attach",

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 
 from labeling.models import Membership, Organization, Project, Task
 from routing.models import (
@@ -75,31 +75,6 @@ def qualification_opt_in(*, grant: AnnotatorQualification, opted_in: bool) -> An
     grant.opted_in = opted_in
     grant.save(update_fields=["opted_in"])
     return grant
-
-
-def held_qualifications(*, organization_id: int, annotator: Any, now: datetime) -> dict[int, int]:
-    """Qualification id → level of what ``annotator`` can use now: unexpired, and opted in for clearances."""
-    grants = (
-        AnnotatorQualification.objects.for_org(organization_id)
-        .filter(annotator=annotator)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .exclude(qualification__kind=QualificationKind.SENSITIVITY, opted_in=False)
-        .values_list("qualification_id", "level")
-    )
-    return dict(grants)
-
-
-def requirements_met(requirements: Iterable[tuple[int, int]], held: dict[int, int]) -> bool:
-    """Every (qualification id, min level) is held at that level or higher."""
-    return all(held.get(qualification_id, 0) >= min_level for qualification_id, min_level in requirements)
-
-
-def task_requirements_unmet(held: dict[int, int]) -> Exists:
-    """SQL: the outer task has a requirement ``held`` does not satisfy."""
-    satisfied = Q(pk__in=[])
-    for qualification_id, level in held.items():
-        satisfied |= Q(qualification_id=qualification_id, min_level__lte=level)
-    return Exists(TaskRequirement.objects.filter(task=OuterRef("pk")).exclude(satisfied))
 
 
 def _requirements_clean(organization_id: int, requirements: Iterable[Requirement]) -> list[Requirement]:
