@@ -1,11 +1,27 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from labeling import views
+from routing import views as routing_views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("org/switch", views.organization_switch_view, name="organization-switch"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(template_name="registration/login.html", redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("work/", routing_views.work, name="work"),
+    path("projects/<int:project_id>/annotate/", routing_views.annotate, name="annotate"),
+    path(
+        "projects/<int:project_id>/annotate/<int:assignment_id>/submit",
+        routing_views.submit,
+        name="annotate-submit",
+    ),
+    path("projects/<int:project_id>/annotate/<int:assignment_id>/skip", routing_views.skip, name="annotate-skip"),
     path("admin/", admin.site.urls),
 ]

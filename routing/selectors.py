@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from labeling.models import Annotation, Project
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.http import Http404
+
+from labeling.models import Annotation, Membership, Project, Task, TaskStatus
+from routing.models import AnnotatorQualification, Assignment, AssignmentState, ProjectRequirement, QualificationKind
 from routing.sampling import reservoir_sample
 
 # Streamed in chunks so an audit of a project with millions of judgments holds only the sample in memory.
@@ -49,3 +55,95 @@ def audit_sample(*, project: Project, k: int, seed: int | None) -> list[dict[str
         }
         for row in sorted(sample, key=lambda row: row["id"])
     ]
+
+
+@dataclass(frozen=True)
+class AnnotatorProject:
+    """A project on an annotator's home: what is left for them, what they did today, their gold accuracy."""
+
+    project: Project
+    left: int
+    done_today: int
+    gold_judged: int
+    gold_correct: int
+
+    @property
+    def gold_accuracy(self) -> float | None:
+        """Share of gold answered correctly, once at least ``GOLD_SHOWN_FROM`` gold items are judged."""
+        return self.gold_correct / self.gold_judged if self.gold_judged >= GOLD_SHOWN_FROM else None
+
+
+GOLD_SHOWN_FROM = 5
+
+
+def annotator_projects(*, membership: Membership, now: datetime) -> list[AnnotatorProject]:
+    """The projects of the membership's organization whose requirements the annotator meets, with their figures.
+
+    A constant number of queries, whatever the number of projects.
+    """
+    org, user = membership.organization_id, membership.user_id
+    grants = dict(
+        AnnotatorQualification.objects.for_org(org)
+        .filter(annotator_id=user)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .exclude(qualification__kind=QualificationKind.SENSITIVITY, opted_in=False)
+        .values_list("qualification_id", "level")
+    )
+    unmet: set[int] = set()
+    for project_id, qualification_id, min_level in ProjectRequirement.objects.for_org(org).values_list(
+        "project_id", "qualification_id", "min_level"
+    ):
+        if grants.get(qualification_id, 0) < min_level:
+            unmet.add(project_id)
+    projects = [p for p in Project.objects.for_org(org).order_by("name") if p.pk not in unmet]
+    touched = Assignment.objects.filter(
+        task=OuterRef("pk"), annotator_id=user, state__in=[AssignmentState.SUBMITTED, AssignmentState.SKIPPED]
+    )
+    left = dict(
+        Task.objects.for_org(org)
+        .filter(status=TaskStatus.OPEN, gold_label__isnull=True)
+        .exclude(Exists(touched))
+        .exclude(Exists(Annotation.objects.filter(task=OuterRef("pk"), annotator_id=user)))
+        .values("project")
+        .annotate(n=Count("pk"))
+        .values_list("project", "n")
+    )
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    mine = Annotation.objects.for_org(org).filter(annotator_id=user)
+    done_today = dict(
+        mine.filter(created_at__gte=today).values("project").annotate(n=Count("pk")).values_list("project", "n")
+    )
+    gold = {
+        row["project"]: row
+        for row in mine.filter(task__gold_label__isnull=False)
+        .values("project")
+        .annotate(judged=Count("pk"), correct=Count("pk", filter=Q(label=F("task__gold_label"))))
+    }
+    return [
+        AnnotatorProject(
+            project=p,
+            left=left.get(p.pk, 0),
+            done_today=done_today.get(p.pk, 0),
+            gold_judged=gold.get(p.pk, {}).get("judged", 0),
+            gold_correct=gold.get(p.pk, {}).get("correct", 0),
+        )
+        for p in projects
+    ]
+
+
+def annotator_assignment(*, membership: Membership, project: Project, assignment_id: Any) -> Assignment:
+    """The member's own lease in ``project``; anyone else's (or a missing one) is a 404."""
+    try:
+        pk = int(assignment_id)
+    except (TypeError, ValueError):
+        raise Http404("Not found.") from None
+    assignment = (
+        Assignment.objects.for_org(membership.organization_id)
+        .filter(pk=pk, project=project, annotator_id=membership.user_id)
+        .select_related("task")
+        .order_by("pk")
+        .first()
+    )
+    if assignment is None:
+        raise Http404("Not found.")
+    return assignment

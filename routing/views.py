@@ -1,0 +1,125 @@
+"""The annotator's pages: their projects, and the labeling page (lease → judge or skip → next).
+
+Thin: resolve the membership and the project through ``labeling.tenancy`` (another organization's project is a
+404, exactly like a missing one), call one routing service, render or redirect (POST → redirect → next task).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from labeling.models import Membership, Project, ProjectKind
+from labeling.tenancy import access_project, request_membership
+from routing.display import PAIRWISE_CHOICES, pairwise_label, pairwise_sides
+from routing.models import Assignment
+from routing.selectors import annotator_assignment, annotator_projects
+from routing.services import LeaseError, LeaseExpired, annotation_submit, assignment_skip, next_task
+
+SKIP_REASONS = (
+    ("", "No reason"),
+    ("unclear", "Unclear or broken item"),
+    ("expertise", "Outside my expertise"),
+    ("language", "Language I can't judge"),
+    ("distressing", "Distressing content"),
+)
+
+
+def _membership_and_project(request: HttpRequest, project_id: int) -> tuple[Membership, Project]:
+    membership = request_membership(request)
+    if membership is None:
+        raise Http404("Not found.")
+    return membership, access_project(membership.organization_id, project_id)
+
+
+@login_required
+@require_GET
+def work(request: HttpRequest) -> HttpResponse:
+    """The annotator's projects in the current organization."""
+    membership = request_membership(request)
+    if membership is None:
+        return render(request, "annotate/work.html", {"rows": [], "membership": None})
+    rows = annotator_projects(membership=membership, now=timezone.now())
+    return render(request, "annotate/work.html", {"rows": rows, "membership": membership})
+
+
+@login_required
+@require_GET
+def annotate(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The annotator's current task in the project (a reload resumes it), or a new lease, or "nothing left"."""
+    membership, project = _membership_and_project(request, project_id)
+    assignment = next_task(annotator=request.user, project=project)
+    if assignment is None:
+        return render(request, "annotate/done.html", {"project": project, "membership": membership})
+    return _page(request, project, assignment)
+
+
+def _page(request: HttpRequest, project: Project, assignment: Assignment, *, status: int = 200) -> HttpResponse:
+    task = assignment.task
+    context = {
+        "project": project,
+        "assignment": assignment,
+        "payload": task.payload,
+        "client_id": uuid.uuid4().hex,  # one per rendered page: a retried POST of this page stores one judgment
+        "skip_reasons": SKIP_REASONS,
+        "submit_url": reverse("annotate-submit", args=[project.pk, assignment.pk]),
+        "skip_url": reverse("annotate-skip", args=[project.pk, assignment.pk]),
+    }
+    if project.kind == ProjectKind.PAIRWISE:
+        first, second = pairwise_sides(task.payload, a_left=bool(assignment.a_left))
+        context |= {"first": first, "second": second, "choices": PAIRWISE_CHOICES}
+    else:
+        labels = project.labels.order_by("position", "id")
+        context |= {"choices": [(label.value, label.title, label.shortcut) for label in labels]}
+    return render(request, f"annotate/{project.kind}.html", context, status=status)
+
+
+@login_required
+@require_POST
+def submit(request: HttpRequest, project_id: int, assignment_id: int) -> HttpResponse:
+    membership, project = _membership_and_project(request, project_id)
+    assignment = annotator_assignment(membership=membership, project=project, assignment_id=assignment_id)
+    choice = request.POST.get("choice", "")
+    if project.kind == ProjectKind.PAIRWISE:
+        label = pairwise_label(choice, a_left=bool(assignment.a_left)) or choice
+    else:
+        label = choice
+    seconds = min((timezone.now() - assignment.leased_at).total_seconds(), 7 * 86400 - 1)
+    try:
+        annotation_submit(
+            assignment=assignment,
+            label=label,
+            client_id=request.POST.get("client_id", ""),
+            seconds=max(seconds, 0.0),
+            actor=request.user,
+        )
+    except LeaseExpired as error:
+        messages.warning(request, error.messages[0])
+    except LeaseError as error:
+        messages.info(request, error.messages[0])
+    except ValidationError as error:
+        messages.error(request, "; ".join(f"{k}: {', '.join(v)}" for k, v in error.message_dict.items()))
+        return _page(request, project, assignment, status=400)
+    return redirect("annotate", project_id=project.pk)
+
+
+@login_required
+@require_POST
+def skip(request: HttpRequest, project_id: int, assignment_id: int) -> HttpResponse:
+    membership, project = _membership_and_project(request, project_id)
+    assignment = annotator_assignment(membership=membership, project=project, assignment_id=assignment_id)
+    reasons = dict(SKIP_REASONS)
+    reason = request.POST.get("reason", "")
+    try:
+        assignment_skip(assignment=assignment, actor=request.user, reason=reason if reason in reasons else "")
+    except LeaseError as error:
+        messages.info(request, error.messages[0])
+    return redirect("annotate", project_id=project.pk)
