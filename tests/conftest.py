@@ -59,5 +59,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         missing.append("DATABASE_URL=postgres://…")
     if settings.REDIS_URL is None:
         missing.append("REDIS_URL=redis://…")
+    if not os.path.exists("/usr/bin/chromium"):
+        missing.append("Chromium for the browser tests (apt-get install -y chromium)")
     if missing:
-        raise pytest.UsageError(f"CI is set but the suite is not on the real services; set {' and '.join(missing)}")
+        raise pytest.UsageError(f"CI is set but the suite cannot run in full; missing: {' and '.join(missing)}")
