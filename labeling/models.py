@@ -328,7 +328,10 @@ class Annotation(models.Model):
     a_left = models.BooleanField(
         null=True, blank=True, help_text="Pairwise: response A was shown on the left. Empty for categorical."
     )
-    seconds_on_task = models.FloatField(default=0)
+    seconds_on_task = models.FloatField(default=0, help_text="Server-side: from the lease to the submit.")
+    active_seconds = models.FloatField(
+        null=True, blank=True, help_text="Measured by the page: time it was visible and focused."
+    )
     client_id = models.CharField(
         max_length=64, help_text="The submitting page's id: a retried submit returns the first judgment."
     )
@@ -356,6 +359,11 @@ class Annotation(models.Model):
                 condition=Q(seconds_on_task__gte=0),
                 name="annotation_seconds_not_negative",
                 violation_error_message="Time on task must not be negative.",
+            ),
+            models.CheckConstraint(
+                condition=Q(active_seconds__isnull=True) | Q(active_seconds__gte=0),
+                name="annotation_active_seconds_not_negative",
+                violation_error_message="Active time must not be negative.",
             ),
         ]
         indexes = [

@@ -140,8 +140,22 @@ def task_create(
     return task
 
 
+def _seconds_error(value: Any) -> str | None:
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    if not numeric or not 0 <= value < 7 * 86400:
+        return "must be a number of seconds from 0 to 604800"
+    return None
+
+
 def annotation_errors(
-    *, kind: str, label: str, label_known: bool, client_id: str, a_left: bool | None, seconds_on_task: float
+    *,
+    kind: str,
+    label: str,
+    label_known: bool,
+    client_id: str,
+    a_left: bool | None,
+    seconds_on_task: float,
+    active_seconds: float | None = None,
 ) -> dict[str, str]:
     """Every field of a judgment that a project of ``kind`` cannot accept (``label_known``: among its labels)."""
     errors: dict[str, str] = {}
@@ -155,12 +169,10 @@ def annotation_errors(
         errors["a_left"] = "is required for pairwise judgments (was response A shown on the left?)"
     if kind == ProjectKind.CATEGORICAL and a_left is not None:
         errors["a_left"] = "applies to pairwise projects only"
-    if (
-        isinstance(seconds_on_task, bool)
-        or not isinstance(seconds_on_task, int | float)
-        or not 0 <= seconds_on_task < 7 * 86400
-    ):
-        errors["seconds_on_task"] = "must be a number of seconds from 0 to 604800"
+    if error := _seconds_error(seconds_on_task):
+        errors["seconds_on_task"] = error
+    if active_seconds is not None and (error := _seconds_error(active_seconds)):
+        errors["active_seconds"] = error
     return errors
 
 

@@ -97,8 +97,9 @@ WHERE a.id = %(id)s AND a.organization_id = %(org)s
 
 _INSERT_ANNOTATION = """
 INSERT INTO labeling_annotation
-  (organization_id, project_id, task_id, annotator_id, label, a_left, seconds_on_task, client_id, created_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+  (organization_id, project_id, task_id, annotator_id, label, a_left, seconds_on_task, active_seconds, client_id,
+   created_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT DO NOTHING
 RETURNING id
 """

@@ -7,11 +7,14 @@ Thin: resolve the membership and the project through ``labeling.tenancy`` (anoth
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -82,8 +85,43 @@ def _page(request: HttpRequest, project: Project, assignment: Assignment, *, sta
     return render(request, f"annotate/{project.kind}.html", context, status=status)
 
 
-@login_required
-@require_POST
+def _from_page_script(request: HttpRequest) -> bool:
+    """The page's script posts with fetch and wants JSON (where to go next, or what is wrong) instead of a page."""
+    return request.headers.get("X-Requested-With") == "fetch"
+
+
+def _to_next_task(request: HttpRequest, project_id: int) -> HttpResponse:
+    url = reverse("annotate", args=[project_id])
+    return JsonResponse({"next": url}) if _from_page_script(request) else redirect(url)
+
+
+def task_post(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """POST-only and signed in. A signed-out annotator (session expired) is sent to sign in and then back to the
+    task page, where their lease resumes: the POST itself cannot be replayed after the sign-in."""
+
+    @wraps(view)
+    @require_POST
+    def wrapper(request: HttpRequest, project_id: int, assignment_id: int) -> HttpResponse:
+        if not request.user.is_authenticated:
+            login = redirect_to_login(reverse("annotate", args=[project_id]))
+            if _from_page_script(request):
+                return JsonResponse({"next": login["Location"]}, status=401)
+            return login
+        return view(request, project_id, assignment_id)
+
+    return wrapper
+
+
+def _seconds(value: str) -> float | str | None:
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value  # the service names the field in its error
+
+
+@task_post
 def submit(request: HttpRequest, project_id: int, assignment_id: int) -> HttpResponse:
     membership, project = _membership_and_project(request, project_id)
     assignment = annotator_assignment(membership=membership, project=project, assignment_id=assignment_id)
@@ -99,6 +137,7 @@ def submit(request: HttpRequest, project_id: int, assignment_id: int) -> HttpRes
             label=label,
             client_id=request.POST.get("client_id", ""),
             seconds=max(seconds, 0.0),
+            active_seconds=_seconds(request.POST.get("active_seconds", "")),  # type: ignore[arg-type]
             actor=request.user,
         )
     except LeaseExpired as error:
@@ -106,13 +145,15 @@ def submit(request: HttpRequest, project_id: int, assignment_id: int) -> HttpRes
     except LeaseError as error:
         messages.info(request, error.messages[0])
     except ValidationError as error:
-        messages.error(request, "; ".join(f"{k}: {', '.join(v)}" for k, v in error.message_dict.items()))
+        problem = "; ".join(f"{field}: {', '.join(texts)}" for field, texts in error.message_dict.items())
+        if _from_page_script(request):
+            return JsonResponse({"error": problem}, status=400)
+        messages.error(request, problem)
         return _page(request, project, assignment, status=400)
-    return redirect("annotate", project_id=project.pk)
+    return _to_next_task(request, project.pk)
 
 
-@login_required
-@require_POST
+@task_post
 def skip(request: HttpRequest, project_id: int, assignment_id: int) -> HttpResponse:
     membership, project = _membership_and_project(request, project_id)
     assignment = annotator_assignment(membership=membership, project=project, assignment_id=assignment_id)
@@ -122,4 +163,4 @@ def skip(request: HttpRequest, project_id: int, assignment_id: int) -> HttpRespo
         assignment_skip(assignment=assignment, actor=request.user, reason=reason if reason in reasons else "")
     except LeaseError as error:
         messages.info(request, error.messages[0])
-    return redirect("annotate", project_id=project.pk)
+    return _to_next_task(request, project.pk)

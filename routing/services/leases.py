@@ -151,11 +151,20 @@ def _lease(
     return assignment
 
 
-def annotation_submit(*, assignment: Assignment, label: str, client_id: str, seconds: float, actor: Any) -> Annotation:
+def annotation_submit(
+    *,
+    assignment: Assignment,
+    label: str,
+    client_id: str,
+    seconds: float,
+    actor: Any,
+    active_seconds: float | None = None,
+) -> Annotation:
     """Store ``actor``'s judgment on their lease and move the task towards consensus, in one transaction.
 
     The same ``client_id`` again (double click, retry after a timeout) returns the first annotation. A lease
-    that expired, was skipped or belongs to someone else raises ``LeaseError`` and writes nothing.
+    that expired, was skipped or belongs to someone else raises ``LeaseError`` and writes nothing. ``seconds`` is
+    the server-side time on task; ``active_seconds``, when the page measured it, the time it was visible and focused.
     """
     if assignment.annotator_id != actor.pk:
         raise LeaseError("This task is leased to someone else.", code="not_yours")
@@ -180,6 +189,7 @@ def annotation_submit(*, assignment: Assignment, label: str, client_id: str, sec
             client_id=client_id,
             a_left=a_left,
             seconds_on_task=seconds,
+            active_seconds=active_seconds,
         )
         if errors:
             raise ValidationError(errors)
@@ -191,11 +201,23 @@ def annotation_submit(*, assignment: Assignment, label: str, client_id: str, sec
             label=label,
             a_left=a_left,
             seconds_on_task=float(seconds),
+            active_seconds=None if active_seconds is None else float(active_seconds),
             client_id=client_id,
             created_at=now,
         )
         annotation.pk = sql.insert_annotation(
-            [org, project_id, task_id, actor.pk, label, a_left, float(seconds), client_id, sql.timestamp(now)]
+            [
+                org,
+                project_id,
+                task_id,
+                actor.pk,
+                label,
+                a_left,
+                float(seconds),
+                annotation.active_seconds,
+                client_id,
+                sql.timestamp(now),
+            ]
         )
         if annotation.pk is None:
             existing = annotation_by_client_id(organization_id=org, annotator=actor, client_id=client_id)

@@ -1,19 +1,83 @@
-// Keyboard-first labeling: every button with data-key answers to that key; "?" toggles the help.
-// A form marked data-once is sent once: a second key press or Enter cannot submit it again.
+// Keyboard-first labeling. Every button with data-key answers to that key; "?" toggles the help; Enter does
+// nothing. Forms marked data-once are posted with fetch, once: a second press while one is on its way is ignored.
+// If the request fails (network down, 5xx), the choice stays marked on the page and the next key press sends it
+// again with the same client id, so the server still stores exactly one judgment. Without JavaScript the forms
+// post normally (POST -> redirect -> next task).
 (function () {
   "use strict";
   var root = document.querySelector("[data-annotate]");
   if (!root) return;
   var help = document.getElementById("help");
+  var status = document.getElementById("status");
+
+  // Active time: the page counts only while it is visible and focused.
+  var activeMs = 0;
+  var activeSince = null;
+  function isActive() {
+    return document.visibilityState === "visible" && document.hasFocus();
+  }
+  function tick() {
+    var now = performance.now();
+    if (activeSince !== null) activeMs += now - activeSince;
+    activeSince = isActive() ? now : null;
+  }
+  tick();
+  ["visibilitychange", "focus", "blur"].forEach(function (name) {
+    (name === "visibilitychange" ? document : window).addEventListener(name, tick);
+  });
+
+  function say(text, isError) {
+    status.textContent = text;
+    status.classList.toggle("error", Boolean(isError));
+  }
+
+  function send(form, button) {
+    if (root.dataset.sent) return;
+    root.dataset.sent = "1";
+    root.classList.add("sending");
+    root.querySelectorAll("[aria-pressed]").forEach(function (b) { b.setAttribute("aria-pressed", "false"); });
+    if (button) button.setAttribute("aria-pressed", "true");
+    tick();
+    var data = new FormData(form);
+    if (button && button.name) data.set(button.name, button.value);
+    if (form.classList.contains("choices")) data.set("active_seconds", (activeMs / 1000).toFixed(1));
+    say("Saving…", false);
+    fetch(form.action, {
+      method: "POST",
+      body: data,
+      credentials: "same-origin",
+      headers: { "X-Requested-With": "fetch" },
+    })
+      .then(function (response) {
+        return response.json().then(
+          function (body) { return { response: response, body: body }; },
+          function () { return { response: response, body: {} }; }
+        );
+      })
+      .then(function (result) {
+        if (result.body.next) {
+          window.location.assign(result.body.next);
+          return;
+        }
+        if (result.response.status === 400 && result.body.error) {
+          say(result.body.error, true);
+        } else {
+          say("Couldn't save (the server answered " + result.response.status + "). Your choice is kept: press the key again to retry.", true);
+        }
+        root.dataset.sent = "";
+        root.classList.remove("sending");
+      })
+      .catch(function () {
+        say("Couldn't reach the server. Your choice is kept: press the key again to retry.", true);
+        root.dataset.sent = "";
+        root.classList.remove("sending");
+      });
+  }
 
   root.querySelectorAll("form[data-once]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
-      if (root.dataset.sent) {
-        event.preventDefault();
-        return;
-      }
-      root.dataset.sent = "1";
-      root.classList.add("sending");
+      event.preventDefault();
+      send(form, event.submitter);
     });
   });
 
@@ -37,7 +101,6 @@
     var button = root.querySelector('button[data-key="' + CSS.escape(event.key) + '"]');
     if (!button) return;
     event.preventDefault();
-    if (root.dataset.sent) return;
-    button.form.requestSubmit(button);
+    send(button.form, button);
   });
 })();

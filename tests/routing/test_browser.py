@@ -153,3 +153,36 @@ def test_help_overlay_and_signed_out_annotator_returns_to_the_same_task(live_ser
     page.keyboard.press("Enter")  # Enter never submits
     page.wait_for_timeout(300)
     assert not Annotation.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_request_keeps_the_choice_and_the_next_press_stores_it_once(
+    live_server: Any, browser_page: Any
+) -> None:
+    org = factories.make_org("Browser org 3")
+    annotator = factories.make_member(org, Role.ANNOTATOR)
+    project = factories.make_project(org, name="Browser prefs 3", min_judgments=1, max_judgments=1, gold_rate=0)
+    first_task = factories.make_task(project)
+    factories.make_task(project)
+    page = browser_page
+    _sign_in(page, live_server, annotator.username, f"/projects/{project.pk}/annotate/")
+    page.wait_for_selector("form.choices")
+    failures = {"left": 1}
+
+    def flaky(route: Any) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            route.abort("connectionrefused")  # the server is unreachable once
+        else:
+            route.continue_()
+
+    page.route("**/submit", flaky)
+    page.keyboard.press("3")
+    page.wait_for_selector("#status.error")
+    assert "press the key again" in page.inner_text("#status")
+    assert page.get_attribute("button[data-key='3']", "aria-pressed") == "true"
+    assert not Annotation.objects.exists()
+    _press(page, "3")
+    annotation = Annotation.objects.get()
+    assert (annotation.task_id, annotation.label) == (first_task.pk, "tie")
+    assert annotation.active_seconds is not None and annotation.active_seconds >= 0

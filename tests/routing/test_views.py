@@ -279,3 +279,51 @@ def _route_names(patterns: list[Any]) -> set[str]:
 
 def test_every_route_has_a_cross_tenant_answer() -> None:
     assert _route_names(root_urls.urlpatterns) == set(COVERED_ROUTES)
+
+
+# --- The page's script (fetch) and signed-out posts -----------------------------------------------------------
+def _fetch_post(client: Client, response: Any, **data: str) -> Any:
+    assignment = response.context["assignment"]
+    return client.post(
+        reverse("annotate-submit", args=[assignment.project_id, assignment.pk]),
+        {"client_id": response.context["client_id"], **data},
+        headers={"X-Requested-With": "fetch"},
+    )
+
+
+def test_the_page_script_gets_where_to_go_next_and_the_active_time_is_stored(
+    client: Client, tenancy: Tenancy, project: Project
+) -> None:
+    factories.make_task(project)
+    client.force_login(tenancy.annotator_a)
+    response = _fetch_post(client, _page(client, project), choice="second", active_seconds="12.5")
+    assert response.json() == {"next": reverse("annotate", args=[project.pk])}
+    annotation = Annotation.objects.get()
+    assert annotation.active_seconds == 12.5
+    assert 0 <= annotation.seconds_on_task < 60
+
+
+def test_the_page_script_gets_errors_as_json(client: Client, tenancy: Tenancy, project: Project) -> None:
+    factories.make_task(project)
+    client.force_login(tenancy.annotator_a)
+    page = _page(client, project)
+    response = _fetch_post(client, page, choice="first", active_seconds="soon")
+    assert response.status_code == 400 and "active_seconds" in response.json()["error"]
+    response = _fetch_post(client, page, choice="first", active_seconds="-3")
+    assert response.status_code == 400
+    assert not Annotation.objects.exists()
+
+
+def test_a_signed_out_submit_goes_to_sign_in_and_back_to_the_task(
+    client: Client, tenancy: Tenancy, project: Project
+) -> None:
+    factories.make_task(project)
+    client.force_login(tenancy.annotator_a)
+    page = _page(client, project)
+    client.logout()
+    task_url = reverse("annotate", args=[project.pk])
+    response = _post_choice(client, page, "first")
+    assert response.status_code == 302 and response["Location"] == f"{reverse('login')}?next={task_url}"
+    response = _fetch_post(client, page, choice="first")
+    assert response.status_code == 401 and response.json()["next"] == f"{reverse('login')}?next={task_url}"
+    assert not Annotation.objects.exists()
