@@ -1,5 +1,9 @@
 """The router's hot path in SQL: a handful of short statements per call, portable to PostgreSQL and SQLite.
 
+What this annotator already judged, skipped or holds is excluded with ``NOT IN`` over their own rows in the
+project (hashed once per statement), not probed per candidate: with fewer annotators than a task's overlap, every
+task they judged stays open and first in line, and the pick walks past all of them.
+
 Written by hand rather than through the ORM because building querysets cost ~10x more CPU than PostgreSQL spent
 running them (bench/routing.py). Every statement names its tenant (``organization_id``) and uses the indexes
 declared on the models (``task_route_pick``, ``task_route_gold``, ``assignment_task_active`` and the partial
@@ -48,7 +52,8 @@ WHERE t.organization_id = %(org)s AND t.project_id = %(project)s AND t.status = 
   AND (NOT t.is_restricted OR NOT EXISTS (
         SELECT 1 FROM routing_taskrequirement r WHERE r.task_id = t.id AND NOT EXISTS ({_GRANT_SATISFIES})))
   AND (%(sensitive_ok)s OR NOT t.is_sensitive)
-  AND NOT EXISTS (SELECT 1 FROM labeling_annotation x WHERE x.task_id = t.id AND x.annotator_id = %(user)s)
+  AND t.id NOT IN (SELECT x.task_id FROM labeling_annotation x
+                   WHERE x.organization_id = %(org)s AND x.annotator_id = %(user)s AND x.project_id = %(project)s)
 """
 
 _LIVE_LEASES = (
@@ -59,8 +64,9 @@ _PICK_NORMAL = f"""
 SELECT t.id, t.judgment_count, t.extra_judgments, t.is_started, t.is_sensitive
 {_ELIGIBLE.format(kind="t.gold_label IS NULL")}
   AND t.judgment_count < %(min)s + t.extra_judgments
-  AND NOT EXISTS (SELECT 1 FROM routing_assignment a WHERE a.task_id = t.id AND a.annotator_id = %(user)s
-                  AND a.state IN ('active', 'submitted', 'skipped'))
+  AND t.id NOT IN (SELECT a.task_id FROM routing_assignment a
+                   WHERE a.organization_id = %(org)s AND a.project_id = %(project)s AND a.annotator_id = %(user)s
+                     AND a.state IN ('active', 'submitted', 'skipped'))
   AND t.id NOT IN ({{tried}})
   AND t.judgment_count + ({_LIVE_LEASES.format(task="t.id", now="%(now)s")}) < %(min)s + t.extra_judgments
 ORDER BY t.is_started DESC, t.rank, t.id
