@@ -16,6 +16,7 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("work/", routing_views.work, name="work"),
+    path("work/sensitive-content", routing_views.consent, name="consent"),
     path("projects/<int:project_id>/annotate/", routing_views.annotate, name="annotate"),
     path(
         "projects/<int:project_id>/annotate/<int:assignment_id>/submit",

@@ -147,3 +147,25 @@ def annotator_assignment(*, membership: Membership, project: Project, assignment
     if assignment is None:
         raise Http404("Not found.")
     return assignment
+
+
+def annotator_clearances(*, membership: Membership) -> list[AnnotatorQualification]:
+    """The member's own sensitivity clearances in their organization, with the consent each carries."""
+    return list(
+        AnnotatorQualification.objects.for_org(membership.organization_id)
+        .filter(annotator_id=membership.user_id, qualification__kind=QualificationKind.SENSITIVITY)
+        .select_related("qualification")
+        .order_by("qualification__code")
+    )
+
+
+def annotator_clearance(*, membership: Membership, grant_id: Any) -> AnnotatorQualification:
+    """One of the member's own clearances; anyone else's (or a missing one) is a 404."""
+    try:
+        pk = int(grant_id)
+    except (TypeError, ValueError):
+        raise Http404("Not found.") from None
+    for grant in annotator_clearances(membership=membership):
+        if grant.pk == pk:
+            return grant
+    raise Http404("Not found.")

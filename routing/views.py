@@ -18,14 +18,21 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from labeling.models import Membership, Project, ProjectKind
 from labeling.tenancy import access_project, request_membership
 from routing.display import PAIRWISE_CHOICES, pairwise_label, pairwise_sides
 from routing.models import Assignment
-from routing.selectors import annotator_assignment, annotator_projects
-from routing.services import LeaseError, LeaseExpired, annotation_submit, assignment_skip, next_task
+from routing.selectors import annotator_assignment, annotator_clearance, annotator_clearances, annotator_projects
+from routing.services import (
+    LeaseError,
+    LeaseExpired,
+    annotation_submit,
+    assignment_skip,
+    next_task,
+    qualification_opt_in,
+)
 
 SKIP_REASONS = (
     ("", "No reason"),
@@ -164,3 +171,21 @@ def skip(request: HttpRequest, project_id: int, assignment_id: int) -> HttpRespo
     except LeaseError as error:
         messages.info(request, error.messages[0])
     return _to_next_task(request, project.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def consent(request: HttpRequest) -> HttpResponse:
+    """The annotator's own sensitivity clearances: they alone opt in to (or out of) that content."""
+    membership = request_membership(request)
+    if membership is None:
+        raise Http404("Not found.")
+    if request.method == "POST":
+        grant = annotator_clearance(membership=membership, grant_id=request.POST.get("grant"))
+        qualification_opt_in(grant=grant, opted_in=request.POST.get("opted_in") == "1")
+        messages.success(
+            request,
+            f"{'Opted in to' if grant.opted_in else 'Opted out of'} {grant.qualification.name or grant.qualification}.",
+        )
+        return redirect("consent")
+    return render(request, "annotate/consent.html", {"grants": annotator_clearances(membership=membership)})

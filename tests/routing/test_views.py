@@ -259,6 +259,7 @@ COVERED_ROUTES = {
     "login": "public",
     "logout": "public",
     "work": "scoped to the membership: test_projects_page_lists_what_is_left_and_hides_unqualified_projects",
+    "consent": "test_nobody_changes_someone_elses_consent",
     "annotate": "test_outsider_gets_404_on_every_project_page",
     "annotate-submit": "test_outsider_gets_404_on_every_project_page",
     "annotate-skip": "test_outsider_gets_404_on_every_project_page",
@@ -327,3 +328,47 @@ def test_a_signed_out_submit_goes_to_sign_in_and_back_to_the_task(
     response = _fetch_post(client, page, choice="first")
     assert response.status_code == 401 and response.json()["next"] == f"{reverse('login')}?next={task_url}"
     assert not Annotation.objects.exists()
+
+
+# --- Sensitive content: the annotator's own consent ---------------------------------------------------------------
+def _clearance(tenancy: Tenancy, annotator: Any, organization: Any = None) -> Any:
+    from routing.services import qualification_create, qualification_grant
+
+    organization = organization or tenancy.org_a
+    qualification = Qualification.objects.filter(organization=organization, code="sensitive:self-harm").first()
+    qualification = qualification or qualification_create(organization=organization, code="sensitive:self-harm")
+    return qualification_grant(qualification=qualification, annotator=annotator)
+
+
+def test_an_annotator_opts_in_and_out_of_sensitive_content(client: Client, tenancy: Tenancy, project: Project) -> None:
+    from routing.services import task_requirements_set
+
+    grant = _clearance(tenancy, tenancy.annotator_a)
+    task_requirements_set(task=factories.make_task(project), requirements=[(grant.qualification, 1)])
+    client.force_login(tenancy.annotator_a)
+    response = client.get(reverse("consent"))
+    assert "sensitive:self-harm" in response.text and "Not opted in" in response.text
+    assert next_task(annotator=tenancy.annotator_a, project=project) is None
+    client.post(reverse("consent"), {"grant": grant.pk, "opted_in": "1"})
+    grant.refresh_from_db()
+    assert grant.opted_in
+    assert next_task(annotator=tenancy.annotator_a, project=project) is not None
+    client.post(reverse("consent"), {"grant": grant.pk, "opted_in": "0"})
+    grant.refresh_from_db()
+    assert not grant.opted_in
+
+
+def test_nobody_changes_someone_elses_consent(client: Client, tenancy: Tenancy) -> None:
+    colleague = factories.make_member(tenancy.org_a, Role.ANNOTATOR)
+    theirs = _clearance(tenancy, colleague)
+    foreign = _clearance(tenancy, tenancy.outsider_b, tenancy.org_b)
+    client.force_login(tenancy.annotator_a)
+    assert "sensitive:self-harm" not in client.get(reverse("consent")).text
+    for grant in (theirs, foreign):
+        assert client.post(reverse("consent"), {"grant": grant.pk, "opted_in": "1"}).status_code == 404
+    assert client.post(reverse("consent"), {"grant": "x", "opted_in": "1"}).status_code == 404
+    client.force_login(tenancy.outsider_b)
+    assert client.post(reverse("consent"), {"grant": theirs.pk, "opted_in": "1"}).status_code == 404
+    theirs.refresh_from_db()
+    foreign.refresh_from_db()
+    assert not theirs.opted_in and not foreign.opted_in
