@@ -137,7 +137,7 @@ class ProjectAdmin(TenantAdmin):
     search_fields = ("name",)
     actions = ("refresh_stats",)
     fieldsets = (
-        (None, {"fields": ("organization", "name", "kind", "instructions")}),
+        (None, {"fields": ("organization", "name", "kind", "instructions", "strength_scale")}),
         ("Overlap and consensus", {"fields": ("min_judgments", "max_judgments", "consensus_threshold")}),
         ("Routing", {"fields": ("gold_rate", "lease_ttl_seconds", "sampling_strategy", "sensitive_daily_cap")}),
     )
@@ -455,7 +455,7 @@ class AnnotationAdmin(TenantAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Annotation | None = None) -> bool:
         return self._role_allows(request, (Role.ADMIN,), obj)
 
-    list_display = ("task", "project", "annotator", "label", "a_left", "seconds_on_task", "created_at")
+    list_display = ("task", "project", "annotator", "label", "strength", "a_left", "seconds_on_task", "created_at")
     list_filter = ("project", "label", "annotator")
     list_select_related = ("task", "project", "annotator")
     search_fields = ("task__external_id", "annotator__username")

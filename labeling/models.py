@@ -109,6 +109,11 @@ class Project(models.Model):
         blank=True,
         help_text="Most sensitive tasks one annotator is given in any 24 hours in this project (empty: no cap).",
     )
+    strength_scale = models.BooleanField(
+        default=False,
+        help_text="Pairwise: annotators also say how much better the preferred response is "
+        "(slightly, clearly or much), stored with the judgment.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -159,6 +164,11 @@ class Project(models.Model):
                 name="project_lease_ttl_min",
                 violation_error_message="Lease TTL must be at least 30 seconds.",
             ),
+            models.CheckConstraint(
+                condition=Q(strength_scale=False) | Q(kind=ProjectKind.PAIRWISE),
+                name="project_strength_scale_pairwise",
+                violation_error_message="Only pairwise projects have a strength scale.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -172,6 +182,7 @@ PAIRWISE_LABELS: tuple[tuple[str, str, str], ...] = (
     ("tie", "Tie", "3"),
     ("both_bad", "Both bad", "4"),
 )
+DECISIVE_LABELS = ("a", "b")  # pairwise judgments that prefer one response
 
 
 class Label(models.Model):
@@ -317,6 +328,14 @@ class Task(models.Model):
         return self.gold_label is not None
 
 
+class Strength(models.IntegerChoices):
+    """How much better the preferred response is, on projects with a strength scale (decisive judgments only)."""
+
+    SLIGHTLY = 1, "Slightly better"
+    CLEARLY = 2, "Clearly better"
+    MUCH = 3, "Much better"
+
+
 class Annotation(models.Model):
     """One annotator's judgment of one task."""
 
@@ -327,6 +346,12 @@ class Annotation(models.Model):
     label = models.CharField(max_length=64)
     a_left = models.BooleanField(
         null=True, blank=True, help_text="Pairwise: response A was shown on the left. Empty for categorical."
+    )
+    strength = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        choices=Strength.choices,
+        help_text="Pairwise with a strength scale: how much better the chosen response is. Empty otherwise.",
     )
     seconds_on_task = models.FloatField(default=0, help_text="Server-side: from the lease to the submit.")
     active_seconds = models.FloatField(
@@ -359,6 +384,11 @@ class Annotation(models.Model):
                 condition=Q(seconds_on_task__gte=0),
                 name="annotation_seconds_not_negative",
                 violation_error_message="Time on task must not be negative.",
+            ),
+            models.CheckConstraint(
+                condition=Q(strength__isnull=True) | (Q(strength__in=Strength.values) & Q(label__in=DECISIVE_LABELS)),
+                name="annotation_strength_decisive",
+                violation_error_message="Strength is 1, 2 or 3, and only on a judgment that prefers A or B.",
             ),
             models.CheckConstraint(
                 condition=Q(active_seconds__isnull=True) | Q(active_seconds__gte=0),

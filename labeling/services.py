@@ -15,6 +15,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from labeling.models import (
+    DECISIVE_LABELS,
     PAIRWISE_LABELS,
     Annotation,
     Label,
@@ -24,6 +25,7 @@ from labeling.models import (
     ProjectKind,
     ProjectStats,
     Role,
+    Strength,
     Task,
     TaskStatus,
 )
@@ -156,8 +158,11 @@ def annotation_errors(
     a_left: bool | None,
     seconds_on_task: float,
     active_seconds: float | None = None,
+    strength: int | None = None,
+    strength_scale: bool = False,
 ) -> dict[str, str]:
-    """Every field of a judgment that a project of ``kind`` cannot accept (``label_known``: among its labels)."""
+    """Every field of a judgment that a project of ``kind`` cannot accept (``label_known``: among its labels;
+    ``strength_scale``: the project asks how much better on decisive pairwise judgments)."""
     errors: dict[str, str] = {}
     if not isinstance(client_id, str) or not client_id:
         errors["client_id"] = "is required"
@@ -169,6 +174,8 @@ def annotation_errors(
         errors["a_left"] = "is required for pairwise judgments (was response A shown on the left?)"
     if kind == ProjectKind.CATEGORICAL and a_left is not None:
         errors["a_left"] = "applies to pairwise projects only"
+    if error := _strength_error(kind=kind, label=label, strength=strength, strength_scale=strength_scale):
+        errors["strength"] = error
     if error := _seconds_error(seconds_on_task):
         errors["seconds_on_task"] = error
     if active_seconds is not None and (error := _seconds_error(active_seconds)):
@@ -176,8 +183,27 @@ def annotation_errors(
     return errors
 
 
+def _strength_error(*, kind: str, label: str, strength: int | None, strength_scale: bool) -> str | None:
+    decisive = kind == ProjectKind.PAIRWISE and label in DECISIVE_LABELS
+    if strength is None:
+        return "is required: how much better (1 slightly, 2 clearly, 3 much)" if decisive and strength_scale else None
+    if not strength_scale:
+        return "applies only to pairwise projects with a strength scale"
+    if not decisive:
+        return "applies only to a judgment that prefers A or B"
+    if isinstance(strength, bool) or strength not in Strength.values:
+        return "must be 1 (slightly), 2 (clearly) or 3 (much)"
+    return None
+
+
 def annotation_validate(
-    *, project: Project, label: str, client_id: str, a_left: bool | None, seconds_on_task: float
+    *,
+    project: Project,
+    label: str,
+    client_id: str,
+    a_left: bool | None,
+    seconds_on_task: float,
+    strength: int | None = None,
 ) -> None:
     """Raise ``ValidationError`` naming every field of a judgment that ``project`` cannot accept."""
     errors = annotation_errors(
@@ -187,6 +213,8 @@ def annotation_validate(
         client_id=client_id,
         a_left=a_left,
         seconds_on_task=seconds_on_task,
+        strength=strength,
+        strength_scale=project.strength_scale,
     )
     if errors:
         raise ValidationError(errors)
@@ -209,6 +237,7 @@ def annotation_insert(
     client_id: str,
     a_left: bool | None,
     seconds_on_task: float,
+    strength: int | None = None,
 ) -> Annotation:
     """Insert a validated judgment; a concurrent retry with the same ``client_id`` gets the winner's row."""
     try:
@@ -220,6 +249,7 @@ def annotation_insert(
                 annotator=annotator,
                 label=label,
                 a_left=a_left,
+                strength=strength,
                 seconds_on_task=seconds_on_task,
                 client_id=client_id,
             )
@@ -242,6 +272,7 @@ def annotation_record(
     client_id: str,
     a_left: bool | None = None,
     seconds_on_task: float = 0.0,
+    strength: int | None = None,
 ) -> Annotation:
     """Store one judgment without a lease (imports) and settle the task. Idempotent: the same ``client_id``
     returns the first row.
@@ -252,7 +283,12 @@ def annotation_record(
     if existing is not None:
         return existing
     annotation_validate(
-        project=task.project, label=label, client_id=client_id, a_left=a_left, seconds_on_task=seconds_on_task
+        project=task.project,
+        label=label,
+        client_id=client_id,
+        a_left=a_left,
+        seconds_on_task=seconds_on_task,
+        strength=strength,
     )
     if not Membership.objects.filter(organization_id=task.organization_id, user=annotator).exists():
         raise ValidationError({"annotator": "is not a member of this organization"})
@@ -268,6 +304,7 @@ def annotation_record(
             client_id=client_id,
             a_left=a_left,
             seconds_on_task=seconds_on_task,
+            strength=strength,
         )
         task_progress_refresh(task=task, project=task.project)
     return annotation

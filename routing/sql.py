@@ -93,7 +93,7 @@ RETURNING id
 
 _LOCK_LEASE_AND_TASK = """
 SELECT a.state, a.expires_at > %(now)s AS live, a.task_id, a.a_left, a.project_id,
-       p.kind, p.min_judgments, p.max_judgments, p.consensus_threshold, t.gold_label,
+       p.kind, p.min_judgments, p.max_judgments, p.consensus_threshold, p.strength_scale, t.gold_label,
        (SELECT count(*) FROM labeling_label lb WHERE lb.project_id = a.project_id AND lb.value = %(label)s)
 FROM routing_assignment a
 JOIN labeling_project p ON p.id = a.project_id
@@ -103,9 +103,9 @@ WHERE a.id = %(id)s AND a.organization_id = %(org)s
 
 _INSERT_ANNOTATION = """
 INSERT INTO labeling_annotation
-  (organization_id, project_id, task_id, annotator_id, label, a_left, seconds_on_task, active_seconds, client_id,
-   created_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+  (organization_id, project_id, task_id, annotator_id, label, a_left, strength, seconds_on_task, active_seconds,
+   client_id, created_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT DO NOTHING
 RETURNING id
 """

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from labeling.models import Membership, Project, ProjectKind
+from labeling.models import DECISIVE_LABELS, Membership, Project, ProjectKind, Strength
 from labeling.tenancy import access_project, request_membership
 from routing.display import PAIRWISE_CHOICES, pairwise_label, pairwise_sides
 from routing.models import Assignment
@@ -80,12 +80,17 @@ def _page(request: HttpRequest, project: Project, assignment: Assignment, *, sta
         "payload": task.payload,
         "client_id": uuid.uuid4().hex,  # one per rendered page: a retried POST of this page stores one judgment
         "skip_reasons": SKIP_REASONS,
+        "posted_strength": _strength(request.POST.get("strength", ""), label="a") if request.method == "POST" else None,
         "submit_url": reverse("annotate-submit", args=[project.pk, assignment.pk]),
         "skip_url": reverse("annotate-skip", args=[project.pk, assignment.pk]),
     }
     if project.kind == ProjectKind.PAIRWISE:
         first, second = pairwise_sides(task.payload, a_left=bool(assignment.a_left))
         context |= {"first": first, "second": second, "choices": PAIRWISE_CHOICES}
+        if project.strength_scale:
+            context["strengths"] = [
+                (value, title, key) for (value, title), key in zip(Strength.choices, "zxc", strict=True)
+            ]
     else:
         labels = project.labels.order_by("position", "id")
         context |= {"choices": [(label.value, label.title, label.shortcut) for label in labels]}
@@ -119,6 +124,16 @@ def task_post(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     return wrapper
 
 
+def _strength(value: str, *, label: str) -> int | str | None:
+    """The posted strength on a decisive pairwise judgment; ignored otherwise (a scale left set before a Tie)."""
+    if label not in DECISIVE_LABELS or not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return value  # the service names the field in its error
+
+
 def _seconds(value: str) -> float | str | None:
     if not value:
         return None
@@ -133,8 +148,10 @@ def submit(request: HttpRequest, project_id: int, assignment_id: int) -> HttpRes
     membership, project = _membership_and_project(request, project_id)
     assignment = annotator_assignment(membership=membership, project=project, assignment_id=assignment_id)
     choice = request.POST.get("choice", "")
+    strength = None
     if project.kind == ProjectKind.PAIRWISE:
         label = pairwise_label(choice, a_left=bool(assignment.a_left)) or choice
+        strength = _strength(request.POST.get("strength", ""), label=label)
     else:
         label = choice
     seconds = min((timezone.now() - assignment.leased_at).total_seconds(), 7 * 86400 - 1)
@@ -145,6 +162,7 @@ def submit(request: HttpRequest, project_id: int, assignment_id: int) -> HttpRes
             client_id=request.POST.get("client_id", ""),
             seconds=max(seconds, 0.0),
             active_seconds=_seconds(request.POST.get("active_seconds", "")),  # type: ignore[arg-type]
+            strength=strength,  # type: ignore[arg-type]
             actor=request.user,
         )
     except LeaseExpired as error:

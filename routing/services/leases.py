@@ -159,12 +159,14 @@ def annotation_submit(
     seconds: float,
     actor: Any,
     active_seconds: float | None = None,
+    strength: int | None = None,
 ) -> Annotation:
     """Store ``actor``'s judgment on their lease and move the task towards consensus, in one transaction.
 
     The same ``client_id`` again (double click, retry after a timeout) returns the first annotation. A lease
     that expired, was skipped or belongs to someone else raises ``LeaseError`` and writes nothing. ``seconds`` is
-    the server-side time on task; ``active_seconds``, when the page measured it, the time it was visible and focused.
+    the server-side time on task; ``active_seconds``, when the page measured it, the time it was visible and focused;
+    ``strength`` how much better (1-3), required on a decisive judgment when the project has a strength scale.
     """
     if assignment.annotator_id != actor.pk:
         raise LeaseError("This task is leased to someone else.", code="not_yours")
@@ -174,7 +176,7 @@ def annotation_submit(
         row = sql.lock_lease_and_task(lease=assignment.pk, org=org, label=str(label), now=now)
         if row is None:
             raise LeaseError("This lease does not exist.", code="missing")
-        state, live, task_id, a_left, project_id, kind, min_j, max_j, threshold, gold_label, label_known = row
+        (state, live, task_id, a_left, project_id, kind, min_j, max_j, threshold, scale, gold_label, label_known) = row
         a_left = None if a_left is None else bool(a_left)
         if state != ACTIVE or not live:
             # A retry of a submit that already went through returns its row, whatever the lease says now.
@@ -190,6 +192,8 @@ def annotation_submit(
             a_left=a_left,
             seconds_on_task=seconds,
             active_seconds=active_seconds,
+            strength=strength,
+            strength_scale=bool(scale),
         )
         if errors:
             raise ValidationError(errors)
@@ -200,6 +204,7 @@ def annotation_submit(
             annotator=actor,
             label=label,
             a_left=a_left,
+            strength=strength,
             seconds_on_task=float(seconds),
             active_seconds=None if active_seconds is None else float(active_seconds),
             client_id=client_id,
@@ -213,6 +218,7 @@ def annotation_submit(
                 actor.pk,
                 label,
                 a_left,
+                strength,
                 float(seconds),
                 annotation.active_seconds,
                 client_id,

@@ -74,17 +74,45 @@
       });
   }
 
+  // Strength scale (optional per project): a decisive choice (Response 1 or 2) also needs how much better. The
+  // strength can be picked before or after the choice; the judgment is sent once both are known.
+  var strength = root.querySelector("[data-strength]");
+  var pending = null;
+  function needsStrength(button) {
+    return Boolean(strength && button && (button.value === "first" || button.value === "second") &&
+      !strength.querySelector("input:checked"));
+  }
+  function choose(form, button) {
+    if (needsStrength(button)) {
+      pending = button;
+      root.querySelectorAll("[aria-pressed]").forEach(function (b) { b.setAttribute("aria-pressed", "false"); });
+      button.setAttribute("aria-pressed", "true");
+      say("How much better? Press z (slightly), x (clearly) or c (much).", false);
+      return;
+    }
+    send(form, button);
+  }
+  function pickStrength(input) {
+    input.checked = true;
+    if (pending) choose(pending.form, pending);
+  }
+  if (strength) {
+    strength.addEventListener("change", function (event) {
+      if (event.target.name === "strength") pickStrength(event.target);
+    });
+  }
+
   root.querySelectorAll("form[data-once]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      send(form, event.submitter);
+      choose(form, event.submitter);
     });
   });
 
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     var target = event.target;
-    if (target && target.matches && target.matches("input, textarea, select")) return;
+    if (target && target.matches && target.matches("textarea, select, input:not([type=radio])")) return;
     if (event.key === "?") {
       help.hidden = !help.hidden;
       event.preventDefault();
@@ -98,9 +126,16 @@
       event.preventDefault(); // a choice is made with its own key, never by Enter
       return;
     }
-    var button = root.querySelector('button[data-key="' + CSS.escape(event.key) + '"]');
+    var selector = '[data-key="' + CSS.escape(event.key) + '"]';
+    var radio = root.querySelector("input" + selector);
+    if (radio) {
+      event.preventDefault();
+      pickStrength(radio);
+      return;
+    }
+    var button = root.querySelector("button" + selector);
     if (!button) return;
     event.preventDefault();
-    send(button.form, button);
+    choose(button.form, button);
   });
 })();

@@ -186,3 +186,38 @@ def test_a_failed_request_keeps_the_choice_and_the_next_press_stores_it_once(
     annotation = Annotation.objects.get()
     assert (annotation.task_id, annotation.label) == (first_task.pk, "tie")
     assert annotation.active_seconds is not None and annotation.active_seconds >= 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_strength_scale_is_keyboard_first_in_either_order(live_server: Any, browser_page: Any) -> None:
+    org = factories.make_org("Browser org 4")
+    annotator = factories.make_member(org, Role.ANNOTATOR)
+    project = factories.make_project(
+        org, name="Scaled prefs", min_judgments=1, max_judgments=1, gold_rate=0, strength_scale=True
+    )
+    for n in range(3):
+        factories.make_task(project, f"scaled-{n}")
+    page = browser_page
+    _sign_in(page, live_server, annotator.username, f"/projects/{project.pk}/annotate/")
+    page.wait_for_selector("fieldset.strength")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "labeling-page-strength.png"), full_page=True)
+
+    # Choice first: "1" waits for the strength and asks for it; "x" sends both.
+    page.keyboard.press("1")
+    page.wait_for_timeout(200)
+    assert "How much better" in page.inner_text("#status")
+    assert not Annotation.objects.exists()
+    _press(page, "x")
+    # Strength first: "c" only marks it; "2" sends.
+    page.keyboard.press("c")
+    assert page.is_checked("input[name=strength][value='3']")
+    _press(page, "2")
+    # A tie needs no strength.
+    _press(page, "3")
+    stored = list(Annotation.objects.order_by("pk").values_list("label", "a_left", "strength"))
+    # Response 1 is A when A was shown on the left; Response 2 is then B.
+    assert stored[0] == ("a" if stored[0][1] else "b", stored[0][1], 2)
+    assert stored[1] == ("b" if stored[1][1] else "a", stored[1][1], 3)
+    assert (stored[2][0], stored[2][2]) == ("tie", None)
+    assert page.dialogs == []
