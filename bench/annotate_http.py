@@ -121,8 +121,15 @@ class Annotator:
         if form is not None:
             body = urlencode(form)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        self.connection.request(method, path, body=body, headers=headers)
-        response = self.connection.getresponse()
+        try:
+            self.connection.request(method, path, body=body, headers=headers)
+            response = self.connection.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # The server closed an idle keep-alive connection: reconnect and send again (a repeated submit is
+            # safe, its client id makes it idempotent).
+            self.connection.close()
+            self.connection.request(method, path, body=body, headers=headers)
+            response = self.connection.getresponse()
         text = response.read().decode()
         for header, value in response.getheaders():
             if header.lower() == "set-cookie":
@@ -201,6 +208,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per N, after the warm-up")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads per gunicorn worker (1: sync workers; more: gthread)"
+    )
     args = parser.parse_args()
     server = os.environ.get("DATABASE_URL", "")
     if not server.startswith(("postgres://", "postgresql://")):
@@ -213,8 +223,8 @@ def main() -> None:
     os.environ.update(env)
     project_id, usernames = _build(args.tasks, max(args.annotators))
     gunicorn = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", "2", "--bind", f"127.0.0.1:{args.port}",
-         "--log-level", "warning"],
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", "2", "--threads", str(args.threads),
+         "--bind", f"127.0.0.1:{args.port}", "--log-level", "warning"],
         cwd=ROOT,
         env=env,
     )  # fmt: skip
@@ -229,7 +239,8 @@ def main() -> None:
     try:
         _wait_for(args.port)
         page_path = f"/projects/{project_id}/annotate/"
-        print(f"gunicorn 2 workers, PostgreSQL, {args.tasks:,} pairwise tasks, CPUs: {os.cpu_count()}")
+        kind = "sync" if args.threads == 1 else f"gthread x{args.threads}"
+        print(f"gunicorn 2 workers ({kind}), PostgreSQL, {args.tasks:,} pairwise tasks, CPUs: {os.cpu_count()}")
         for n in args.annotators:
             annotators = [Annotator(args.port, username) for username in usernames[:n]]
             for annotator in annotators:

@@ -7,6 +7,8 @@ renderer bug cannot put a script, an event handler or a ``javascript:`` link on 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
@@ -23,9 +25,24 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "code": {"class"}, "ol": {"start"}
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 
 
+# Every task is shown to several annotators: a process remembers the HTML of recent texts (a pure function of the
+# text). Long texts are rendered each time rather than held.
+_MEMO_MAX_CHARS = 16_000
+
+
 def markdown_html(text: str) -> SafeString:
     """Sanitised HTML for ``text`` (Markdown). Safe to put on a page as it is."""
-    rendered = _markdown.render(text if isinstance(text, str) else str(text))
+    text = text if isinstance(text, str) else str(text)
+    return _markdown_memo(text) if len(text) <= _MEMO_MAX_CHARS else _markdown_html(text)
+
+
+@lru_cache(maxsize=2048)
+def _markdown_memo(text: str) -> SafeString:
+    return _markdown_html(text)
+
+
+def _markdown_html(text: str) -> SafeString:
+    rendered = _markdown.render(text)
     cleaned = nh3.clean(
         rendered,
         tags=ALLOWED_TAGS,

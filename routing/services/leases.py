@@ -67,7 +67,7 @@ def next_task(*, annotator: Any, project: Project) -> Assignment | None:
         paused_at, current_id, current_live, unmet, sensitive_requirements, recent_sensitive = state
         if current_id is not None:
             if current_live:
-                return Assignment.objects.for_org(org).get(pk=current_id)
+                return Assignment.objects.for_org(org).select_related("task").get(pk=current_id)
             sql.execute(
                 "UPDATE routing_assignment SET state = 'expired', finished_at = expires_at WHERE id = %s", [current_id]
             )

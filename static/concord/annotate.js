@@ -138,4 +138,5 @@
     event.preventDefault();
     choose(button.form, button);
   });
+  root.dataset.ready = "1"; // keys work from here on (tests wait for this)
 })();

@@ -95,7 +95,7 @@ def test_an_annotator_labels_by_keyboard_only(
 
     _sign_in(page, live_server, annotator.username)
     page.click(f"a[href='/projects/{project.pk}/annotate/']")
-    page.wait_for_selector("form.choices")
+    page.wait_for_selector("[data-annotate][data-ready]")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "labeling-page.png"), full_page=True)
     assert page.inner_text(".response >> nth=0").startswith("Response 1")
@@ -143,7 +143,7 @@ def test_help_overlay_and_signed_out_annotator_returns_to_the_same_task(live_ser
     page.fill("#id_username", annotator.username)
     page.fill("#id_password", factories.PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_selector("form.choices")
+    page.wait_for_selector("[data-annotate][data-ready]")
     assert page.url == live_server.url + url
     assert not page.is_visible("#help")
     page.keyboard.press("?")
@@ -166,7 +166,7 @@ def test_a_failed_request_keeps_the_choice_and_the_next_press_stores_it_once(
     factories.make_task(project)
     page = browser_page
     _sign_in(page, live_server, annotator.username, f"/projects/{project.pk}/annotate/")
-    page.wait_for_selector("form.choices")
+    page.wait_for_selector("[data-annotate][data-ready]")
     failures = {"left": 1}
 
     def flaky(route: Any) -> None:
@@ -199,7 +199,7 @@ def test_the_strength_scale_is_keyboard_first_in_either_order(live_server: Any, 
         factories.make_task(project, f"scaled-{n}")
     page = browser_page
     _sign_in(page, live_server, annotator.username, f"/projects/{project.pk}/annotate/")
-    page.wait_for_selector("fieldset.strength")
+    page.wait_for_selector("[data-annotate][data-ready] fieldset.strength")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "labeling-page-strength.png"), full_page=True)
 
