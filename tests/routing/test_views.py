@@ -241,6 +241,24 @@ def test_outsider_gets_404_on_every_project_page(client: Client, tenancy: Tenanc
     assert lease.state == AssignmentState.ACTIVE
 
 
+@pytest.mark.parametrize("role", ["annotator_a", "manager_a", "admin_a", "outsider_b"])
+def test_each_role_on_the_pages(client: Client, tenancy: Tenancy, project: Project, role: str) -> None:
+    """Members of the project's organization may label, whatever their role; everyone else gets 404."""
+    factories.make_task(project)
+    client.force_login(getattr(tenancy, role))
+    work = client.get(reverse("work"))
+    assert work.status_code == 200
+    page = client.get(reverse("annotate", args=[project.pk]))
+    if role == "outsider_b":
+        assert page.status_code == 404
+        assert "Prefs" not in work.text
+        return
+    assert page.status_code == 200 and page.context["assignment"].annotator == getattr(tenancy, role)
+    assert "Prefs" in work.text
+    assert _post_choice(client, page, "tie").status_code == 302
+    assert Annotation.objects.get().annotator == getattr(tenancy, role)
+
+
 def test_nobody_submits_or_skips_someone_elses_lease(client: Client, tenancy: Tenancy, project: Project) -> None:
     factories.make_task(project)
     lease = next_task(annotator=tenancy.annotator_a, project=project)
