@@ -10,8 +10,8 @@ from django.db.models import Count, Exists, F, OuterRef, Q
 from django.http import Http404
 
 from labeling.models import Annotation, Membership, Project, Task, TaskStatus
+from quality.metrics import reservoir_sample
 from routing.models import AnnotatorQualification, Assignment, AssignmentState, ProjectRequirement, QualificationKind
-from routing.sampling import reservoir_sample
 
 # Streamed in chunks so an audit of a project with millions of judgments holds only the sample in memory.
 AUDIT_CHUNK_SIZE = 2000

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterable
 from itertools import islice
 
+__all__ = ["reservoir_sample"]
+
 
 def _open_unit(rng: random.Random) -> float:
     """A uniform draw from the open interval (0, 1): ``random()`` may return 0.0, whose log is undefined."""

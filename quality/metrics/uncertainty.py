@@ -1,8 +1,7 @@
-"""Quality and active-learning numbers: arrays in, arrays out.
+"""Uncertainty scores for active learning: which tasks a model is least sure about.
 
-Nothing here imports Django or touches the database. Callers (selectors, jobs) fetch rows, build numpy arrays, call
-these functions and store or use the result. Every function is vectorised over the rows of its input (no Python
-loop over items), documents its edge cases, and is tested against a brute-force pure-Python reference.
+Every function is vectorised over the rows of its input (no Python loop over items), documents its edge cases, and
+is tested against a brute-force pure-Python reference.
 
 Prediction arrays are ``(n, k)`` floats: row ``i`` is a model's probability distribution over the ``k >= 2``
 classes of task ``i``. A row containing NaN stands for a task the model has not scored yet; the uncertainty scores
@@ -19,6 +18,16 @@ from numpy.typing import ArrayLike, NDArray
 FloatArray = NDArray[np.float64]
 
 UNCERTAINTY_STRATEGIES: Final = ("least_confidence", "margin", "entropy")
+
+__all__ = [
+    "UNCERTAINTY_STRATEGIES",
+    "entropy",
+    "least_confidence",
+    "margin",
+    "normalize_probs",
+    "pairwise_probs",
+    "uncertainty_rank",
+]
 
 
 def _prediction_matrix(probs: ArrayLike) -> FloatArray:

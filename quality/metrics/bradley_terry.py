@@ -1,0 +1,3 @@
+"""Placeholder: filled in by its module's author."""
+
+__all__: list[str] = []
