@@ -25,10 +25,12 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.common import recreate_database  # noqa: E402
 
 PASSWORD = "bench-password-not-secret"
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -48,16 +50,6 @@ def _environment(database_url: str, var_dir: str) -> dict[str, str]:
         "CELERY_QUEUE": "bench-http",
         "DJANGO_SETTINGS_MODULE": "config.settings",
     }
-
-
-def _recreate_database(server_url: str, name: str) -> str:
-    import psycopg
-
-    parts = urlsplit(server_url)
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def _build(n_tasks: int, n_annotators: int) -> tuple[int, list[str]]:
@@ -218,7 +210,7 @@ def main() -> None:
     if not os.environ.get("REDIS_URL"):
         sys.exit("bench/annotate_http.py runs jobs as production does: set REDIS_URL=redis://host:port/0")
     var_dir = tempfile.mkdtemp(prefix="concord-bench-http-")
-    database_url = _recreate_database(server, (urlsplit(server).path.strip("/") or "concord") + "_bench_http")
+    database_url = recreate_database(server, (urlsplit(server).path.strip("/") or "concord") + "_bench_http")
     env = _environment(database_url, var_dir)
     os.environ.update(env)
     project_id, usernames = _build(args.tasks, max(args.annotators))

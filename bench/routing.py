@@ -23,10 +23,12 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.common import recreate_database  # noqa: E402
 
 
 def _configure(database_url: str) -> None:
@@ -39,17 +41,6 @@ def _configure(database_url: str) -> None:
     import django
 
     django.setup()
-
-
-def _recreate_database(server_url: str, name: str) -> str:
-    import psycopg
-
-    parts = urlsplit(server_url)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def _build(n_tasks: int, n_annotators: int, gold_share: float) -> tuple[int, list[int]]:
@@ -234,7 +225,7 @@ def main() -> None:
     if not os.environ.get("REDIS_URL"):
         sys.exit("bench/routing.py runs jobs as production does: set REDIS_URL=redis://host:port/0")
     name = (urlsplit(server).path.strip("/") or "concord") + "_bench_routing"
-    _configure(_recreate_database(server, name))
+    _configure(recreate_database(server, name))
 
     built = time.perf_counter()
     project_id, user_ids = _build(args.tasks, args.annotators, gold_share=0.01)

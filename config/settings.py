@@ -127,9 +127,15 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 540, minimu
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600, minimum=2)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
 CELERY_TIMEZONE = "UTC"
+# Judgments queue a (coalesced) quality recompute of their project. The test suite turns this off except where it
+# tests the trigger itself, so that thousands of test judgments do not each recompute in-process.
+QUALITY_RECOMPUTE_ON_COMMIT = env_bool("QUALITY_RECOMPUTE_ON_COMMIT", True)
+
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Leases stop counting the moment they expire; this only records the state for audits and the admin.
     "expire-leases": {"task": "routing.tasks.expire_leases_task", "schedule": 60.0},
+    # Recomputes quality wherever judgments are newer than the latest snapshot: catches jobs lost with a broker.
+    "sweep-quality": {"task": "quality.tasks.sweep_quality_task", "schedule": 600.0},
 }
 
 # --- Auth ---------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from labeling import views
+from quality import views as quality_views
 from routing import views as routing_views
 
 urlpatterns = [
@@ -24,5 +25,13 @@ urlpatterns = [
         name="annotate-submit",
     ),
     path("projects/<int:project_id>/annotate/<int:assignment_id>/skip", routing_views.skip, name="annotate-skip"),
+    path("projects/<int:project_id>/quality/", quality_views.quality, name="quality"),
+    path("projects/<int:project_id>/quality/<slug:chart>.csv", quality_views.quality_csv, name="quality-csv"),
+    path(
+        "projects/<int:project_id>/quality/annotators/<int:score_id>/unpause",
+        quality_views.quality_unpause,
+        name="quality-unpause",
+    ),
+    path("projects/<int:project_id>/quality/recompute", quality_views.quality_recompute, name="quality-recompute"),
     path("admin/", admin.site.urls),
 ]

@@ -140,6 +140,7 @@ class ProjectAdmin(TenantAdmin):
         (None, {"fields": ("organization", "name", "kind", "instructions", "strength_scale")}),
         ("Overlap and consensus", {"fields": ("min_judgments", "max_judgments", "consensus_threshold")}),
         ("Routing", {"fields": ("gold_rate", "lease_ttl_seconds", "sampling_strategy", "sensitive_daily_cap")}),
+        ("Quality", {"fields": ("auto_pause", "pause_gold_threshold", "pause_min_gold", "too_fast_seconds")}),
     )
 
     def get_fieldsets(self, request: HttpRequest, obj: Project | None = None) -> Any:

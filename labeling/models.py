@@ -109,6 +109,20 @@ class Project(models.Model):
         blank=True,
         help_text="Most sensitive tasks one annotator is given in any 24 hours in this project (empty: no cap).",
     )
+    auto_pause = models.BooleanField(
+        default=True,
+        help_text="Pause annotators flagged as random clickers or whose gold accuracy is surely below the threshold.",
+    )
+    pause_gold_threshold = models.FloatField(
+        default=0.6,
+        help_text="Pause when even the upper bound of an annotator's gold accuracy (Wilson 95%) is below this.",
+    )
+    pause_min_gold = models.PositiveSmallIntegerField(
+        default=10, help_text="Gold judgments an annotator needs before gold accuracy can pause them."
+    )
+    too_fast_seconds = models.FloatField(
+        default=3.0, help_text="Flag annotators whose median time per judgment is below this many seconds."
+    )
     strength_scale = models.BooleanField(
         default=False,
         help_text="Pairwise: annotators also say how much better the preferred response is "
@@ -163,6 +177,16 @@ class Project(models.Model):
                 condition=Q(lease_ttl_seconds__gte=30),
                 name="project_lease_ttl_min",
                 violation_error_message="Lease TTL must be at least 30 seconds.",
+            ),
+            models.CheckConstraint(
+                condition=Q(pause_gold_threshold__gte=0, pause_gold_threshold__lte=1),
+                name="project_pause_threshold_range",
+                violation_error_message="The gold accuracy threshold must be between 0 and 1.",
+            ),
+            models.CheckConstraint(
+                condition=Q(too_fast_seconds__gte=0),
+                name="project_too_fast_not_negative",
+                violation_error_message="Too-fast seconds must not be negative.",
             ),
             models.CheckConstraint(
                 condition=Q(strength_scale=False) | Q(kind=ProjectKind.PAIRWISE),

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from labeling.jobs import coalesced_mark, coalesced_mark_clear, schedule_coalesced
 from labeling.models import (
     DECISIVE_LABELS,
     PAIRWISE_LABELS,
@@ -310,42 +308,23 @@ def annotation_record(
     return annotation
 
 
-# Stats refreshes are coalesced per project: while one is queued, further judgments don't queue another. The mark
-# holds the queued job's ETA; the job clears the mark before it counts, so a judgment committed after the count
-# always queues a fresh refresh. Each process also remembers the ETA it saw, and skips even the cache round trip
-# while a job that will count after "now" is known to be queued (on a busy project: one trip per delay).
+# Stats refreshes are coalesced per project (``labeling.jobs``): a burst of judgments queues a handful of runs.
 STATS_REFRESH_DELAY_SECONDS = 2.0
-_ETA_MARGIN_SECONDS = 0.25
-_known_eta: dict[int, float] = {}
-_clock = time.time
+STATS_JOB = "stats-refresh"
 
 
 def stats_refresh_mark(project_id: int) -> str:
-    return f"concord:stats-refresh-queued:{project_id}"
-
-
-def _schedule_stats_refresh(project_id: int) -> None:
-    from labeling.tasks import refresh_project_stats_task
-
-    def enqueue() -> None:
-        now = _clock()
-        eager = settings.CELERY_TASK_ALWAYS_EAGER  # the job ran at once: there is no queued job to rely on
-        if not eager and now < _known_eta.get(project_id, 0.0) - _ETA_MARGIN_SECONDS:
-            return  # a queued job will count after this commit
-        eta = now + STATS_REFRESH_DELAY_SECONDS
-        if cache.add(stats_refresh_mark(project_id), eta, timeout=60):
-            refresh_project_stats_task.apply_async((project_id,), countdown=STATS_REFRESH_DELAY_SECONDS)
-            _known_eta[project_id] = eta
-        elif isinstance(queued := cache.get(stats_refresh_mark(project_id)), float):
-            _known_eta[project_id] = queued
-
-    transaction.on_commit(enqueue)
+    return coalesced_mark(STATS_JOB, project_id)
 
 
 def project_stats_request_refresh(*, project_ids: list[int]) -> None:
-    """Queue a stats refresh for each project once the current transaction commits."""
+    """Queue a stats refresh for each project once the current transaction commits (coalesced per project).
+
+    The stats job then asks for a quality recompute (coalesced too, with a longer delay)."""
+    from labeling.tasks import refresh_project_stats_task
+
     for project_id in project_ids:
-        _schedule_stats_refresh(project_id)
+        schedule_coalesced(refresh_project_stats_task, project_id, name=STATS_JOB, delay=STATS_REFRESH_DELAY_SECONDS)
 
 
 @transaction.atomic
@@ -354,7 +333,7 @@ def project_stats_refresh(*, project_id: int) -> ProjectStats | None:
 
     Returns ``None`` when the project no longer exists (a job may outlive a deletion).
     """
-    cache.delete(stats_refresh_mark(project_id))
+    coalesced_mark_clear(STATS_JOB, project_id)
     project = Project.objects.filter(pk=project_id).first()
     if project is None:
         return None
@@ -383,6 +362,9 @@ def project_stats_refresh(*, project_id: int) -> ProjectStats | None:
             "refreshed_at": timezone.now(),
         },
     )
+    from quality.services import quality_request_recompute
+
+    quality_request_recompute(project_ids=[project.pk])
     return stats
 
 

@@ -11,6 +11,7 @@ from django.http import Http404
 
 from labeling.models import Annotation, Membership, Project, Task, TaskStatus
 from quality.metrics import reservoir_sample
+from quality.selectors import paused_scores
 from routing.models import AnnotatorQualification, Assignment, AssignmentState, ProjectRequirement, QualificationKind
 
 # Streamed in chunks so an audit of a project with millions of judgments holds only the sample in memory.
@@ -66,6 +67,7 @@ class AnnotatorProject:
     done_today: int
     gold_judged: int
     gold_correct: int
+    pause_reason: str | None = None  # set when quality checks paused the annotator in this project
 
     @property
     def gold_accuracy(self) -> float | None:
@@ -119,6 +121,7 @@ def annotator_projects(*, membership: Membership, now: datetime) -> list[Annotat
         .values("project")
         .annotate(judged=Count("pk"), correct=Count("pk", filter=Q(label=F("task__gold_label"))))
     }
+    paused = paused_scores(organization_id=org, project_ids=[p.pk for p in projects], annotator=user)
     return [
         AnnotatorProject(
             project=p,
@@ -126,6 +129,7 @@ def annotator_projects(*, membership: Membership, now: datetime) -> list[Annotat
             done_today=done_today.get(p.pk, 0),
             gold_judged=gold.get(p.pk, {}).get("judged", 0),
             gold_correct=gold.get(p.pk, {}).get("correct", 0),
+            pause_reason=(paused[p.pk].pause_reason or "paused by quality checks") if p.pk in paused else None,
         )
         for p in projects
     ]

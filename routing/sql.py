@@ -13,6 +13,7 @@ transaction already holds the database's single write lock (``BEGIN IMMEDIATE``)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -30,7 +31,8 @@ _GRANT_SATISFIES = """
 """
 
 _ANNOTATOR_STATE = f"""
-SELECT m.paused_at,
+SELECT COALESCE(m.paused_at, (SELECT s.paused_at FROM quality_annotatorscore s
+                               WHERE s.project_id = %(project)s AND s.annotator_id = %(user)s)) AS paused_at,
        a.id, a.expires_at > %(now)s AS live,
        (SELECT count(*) FROM routing_projectrequirement r
          WHERE r.project_id = %(project)s AND NOT EXISTS ({_GRANT_SATISFIES})) AS unmet,
@@ -194,6 +196,25 @@ def insert_annotation(values: Sequence[Any]) -> int | None:
     return int(row[0]) if row else None
 
 
-def label_counts(*, task: int) -> dict[str, int]:
-    with _cursor("SELECT label, count(*) FROM labeling_annotation WHERE task_id = %s GROUP BY label", [task]) as c:
-        return {label: int(n) for label, n in c.fetchall()}
+def judgment_evidence(*, task: int) -> list[tuple[str, Any]]:
+    """Each judgment's label with its annotator's stored Dawid-Skene confusion matrix (``None`` if not scored)."""
+    sql = """
+SELECT a.label, s.confusion FROM labeling_annotation a
+LEFT JOIN quality_annotatorscore s ON s.project_id = a.project_id AND s.annotator_id = a.annotator_id
+WHERE a.task_id = %s"""
+    with _cursor(sql, [task]) as cursor:
+        return [(label, _json(confusion)) for label, confusion in cursor.fetchall()]
+
+
+def project_priors(*, project: int) -> dict[str, float] | None:
+    """The class priors of the project's latest quality snapshot, label -> prior, in label order."""
+    row = fetch_one(
+        "SELECT priors FROM quality_projectquality WHERE project_id = %s ORDER BY computed_at DESC, id DESC LIMIT 1",
+        [project],
+    )
+    return _json(row[0]) if row else None
+
+
+def _json(value: Any) -> Any:
+    """A JSON column's value: PostgreSQL's driver decodes it, SQLite returns the text."""
+    return json.loads(value) if isinstance(value, str) else value

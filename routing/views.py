@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from labeling.models import DECISIVE_LABELS, Membership, Project, ProjectKind, Strength
 from labeling.tenancy import access_project, request_membership
+from quality.selectors import paused_scores
 from routing.display import PAIRWISE_CHOICES, pairwise_label, pairwise_sides
 from routing.models import Assignment
 from routing.selectors import annotator_assignment, annotator_clearance, annotator_clearances, annotator_projects
@@ -68,7 +69,11 @@ def annotate(request: HttpRequest, project_id: int) -> HttpResponse:
     membership, project = _membership_and_project(request, project_id)
     assignment = next_task(annotator=request.user, project=project)
     if assignment is None:
-        return render(request, "annotate/done.html", {"project": project, "membership": membership})
+        paused = paused_scores(
+            organization_id=project.organization_id, project_ids=[project.pk], annotator=request.user
+        )
+        context = {"project": project, "membership": membership, "quality_pause": paused.get(project.pk)}
+        return render(request, "annotate/done.html", context)
     return _page(request, project, assignment)
 
 

@@ -46,6 +46,12 @@ def tenancy(db: Any) -> Tenancy:
     )
 
 
+@pytest.fixture(autouse=True)
+def _quality_recompute_off(settings: Any) -> None:
+    """Judgments don't recompute quality in-process during tests; tests of that trigger turn it back on."""
+    settings.QUALITY_RECOMPUTE_ON_COMMIT = False
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under CI the suite must run on the real services: no test may be skipped for want of them."""
     import os

@@ -10,7 +10,9 @@ Modules, each re-exported here:
 - :mod:`.agreement` — Cohen's kappa (unweighted, linear, quadratic), Fleiss' kappa, Krippendorff's alpha (nominal,
   ordinal, interval, ratio), percent agreement;
 - :mod:`.aggregation` — majority vote, Dawid-Skene;
+- :mod:`.consensus` — one task's Dawid-Skene posterior from fitted parameters (routing's dynamic consensus);
 - :mod:`.bradley_terry` — Bradley-Terry strengths (ties: half or Davidson) with bootstrap intervals;
+- :mod:`.peers` — Cohen's kappa between every pair of annotators with enough shared items;
 - :mod:`.stats` — exact binomial tests, Benjamini-Hochberg, Wilson intervals;
 - :mod:`.bias` — position bias, verbosity bias, self-consistency, gold accuracy per annotator;
 - :mod:`.uncertainty` — least confidence, margin, entropy, pairwise closeness to 0.5 (active learning);
@@ -23,6 +25,8 @@ from .aggregation import *  # noqa: F403
 from .agreement import *  # noqa: F403
 from .bias import *  # noqa: F403
 from .bradley_terry import *  # noqa: F403
+from .consensus import *  # noqa: F403
+from .peers import *  # noqa: F403
 from .sampling import *  # noqa: F403
 from .stats import *  # noqa: F403
 from .uncertainty import *  # noqa: F403

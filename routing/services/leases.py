@@ -13,6 +13,7 @@ annotator impossible even so.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from labeling.models import (
     TaskStatus,
 )
 from labeling.services import annotation_by_client_id, annotation_errors, project_stats_request_refresh
+from quality import metrics
 from routing import sql
 from routing.models import Assignment, AssignmentState
 
@@ -234,14 +236,17 @@ def annotation_submit(
             "UPDATE routing_assignment SET state = 'submitted', finished_at = %s WHERE id = %s",
             [sql.timestamp(now), assignment.pk],
         )
-        _settle(task_id, gold_label is not None, now, min_j, max_j, threshold)
+        _settle(task_id, project_id, gold_label is not None, now, min_j, max_j, threshold)
         project_stats_request_refresh(project_ids=[project_id])
     return annotation
 
 
-def _settle(task_id: int, is_gold: bool, now: datetime, min_j: int, max_j: int, threshold: float) -> None:
+def _settle(
+    task_id: int, project_id: int, is_gold: bool, now: datetime, min_j: int, max_j: int, threshold: float
+) -> None:
     """Recount the task's judgments from rows and settle its status (the caller holds the task's lock)."""
-    counts = sql.label_counts(task=task_id)
+    evidence = sql.judgment_evidence(task=task_id)
+    counts = dict(Counter(label for label, _ in evidence))
     if is_gold:
         sql.execute(
             "UPDATE labeling_task SET judgment_count = %s, updated_at = %s WHERE id = %s",
@@ -249,7 +254,11 @@ def _settle(task_id: int, is_gold: bool, now: datetime, min_j: int, max_j: int, 
         )
         return
     status, resolution, consensus_label, extra = consensus_outcome(
-        counts, min_judgments=min_j, max_judgments=max_j, threshold=threshold
+        counts,
+        min_judgments=min_j,
+        max_judgments=max_j,
+        threshold=threshold,
+        posterior=_posterior(evidence, project_id) if len(evidence) >= min_j else None,
     )
     sql.execute(
         "UPDATE labeling_task SET judgment_count = %s, status = %s, resolution = %s, consensus_label = %s, "
@@ -308,22 +317,52 @@ def leases_expire(*, now: datetime | None = None) -> int:
     )
 
 
+def _posterior(evidence: list[tuple[str, Any]], project_id: int) -> dict[str, float] | None:
+    """The task's Dawid-Skene posterior from the quality recompute's fitted parameters, once every judging
+    annotator has been scored there (else ``None``: the vote share decides)."""
+    if any(confusion is None for _, confusion in evidence):
+        return None
+    priors = sql.project_priors(project=project_id)
+    labels = list(priors or {})
+    if not labels or any(label not in labels for label, _ in evidence):
+        return None
+    confusions = [confusion for _, confusion in evidence]
+    if any(len(confusion) != len(labels) for confusion in confusions):
+        return None  # the project's labels changed since the recompute
+    given = [labels.index(label) for label, _ in evidence]
+    probabilities = metrics.task_posterior(given, confusions, [priors[label] for label in labels])  # type: ignore[index]
+    return dict(zip(labels, probabilities.tolist(), strict=True))
+
+
 def consensus_outcome(
-    counts: Mapping[str, int], *, min_judgments: int, max_judgments: int, threshold: float
+    counts: Mapping[str, int],
+    *,
+    min_judgments: int,
+    max_judgments: int,
+    threshold: float,
+    posterior: Mapping[str, float] | None = None,
 ) -> tuple[str, str, str | None, int]:
     """(status, resolution, consensus label, extra judgments) of a normal task with these label counts.
 
     Below ``min_judgments`` the task stays open. From there, a unique leading label whose share reaches
-    ``threshold`` completes it; a tie for the lead never does. Otherwise it asks for one more judgment, until
-    ``max_judgments``, where it completes with "no consensus".
+    ``threshold`` completes it; a tie for the lead never does. When the quality engine has scored every judging
+    annotator, ``posterior`` (Dawid-Skene) replaces the vote share: its most probable label completes the task once
+    its probability reaches ``threshold``, so two skilled annotators can settle what three careless ones cannot.
+    Otherwise it asks for one more judgment, until ``max_judgments``, where it completes with "no consensus".
     """
     n = sum(counts.values())
     if n < min_judgments:
         return TaskStatus.OPEN, TaskResolution.NONE, None, 0
+    if posterior:
+        ranked_posterior = sorted(posterior.items(), key=lambda item: -item[1])
+        leader, probability = ranked_posterior[0]
+        unique = len(ranked_posterior) == 1 or probability > ranked_posterior[1][1]
+        if unique and probability >= threshold:
+            return TaskStatus.COMPLETE, TaskResolution.CONSENSUS, leader, max(0, n - min_judgments)
     ranked = sorted(counts.items(), key=lambda item: -item[1])
     leader, top = ranked[0]
     runner_up = ranked[1][1] if len(ranked) > 1 else 0
-    if top > runner_up and top / n >= threshold:
+    if posterior is None and top > runner_up and top / n >= threshold:
         return TaskStatus.COMPLETE, TaskResolution.CONSENSUS, leader, max(0, n - min_judgments)
     if n >= max_judgments:
         return TaskStatus.COMPLETE, TaskResolution.NO_CONSENSUS, None, max(0, n - min_judgments)
@@ -339,6 +378,7 @@ def task_progress_refresh(*, task: Task, project: Project) -> Task:
         locked = Task.objects.for_org(task.organization_id).select_for_update(no_key=True).get(pk=task.pk)
         _settle(
             locked.pk,
+            locked.project_id,
             locked.is_gold,
             timezone.now(),
             project.min_judgments,

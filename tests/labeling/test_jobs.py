@@ -54,7 +54,7 @@ def test_rolled_back_submission_enqueues_nothing(tenancy: Tenancy, monkeypatch: 
 
 def _capture_enqueues(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     cache.clear()
-    monkeypatch.setattr("labeling.services._known_eta", {})
+    monkeypatch.setattr("labeling.jobs._known_eta", {})
     sent: list[int] = []
     monkeypatch.setattr(
         "labeling.tasks.refresh_project_stats_task.apply_async", lambda args, **options: sent.append(args[0])
@@ -68,7 +68,7 @@ def test_refreshes_are_coalesced_per_project(tenancy: Tenancy, monkeypatch: pyte
     settings.CELERY_TASK_ALWAYS_EAGER = False  # as in production: the job runs later, on a worker
     sent = _capture_enqueues(monkeypatch)
     clock = [1000.0]
-    monkeypatch.setattr("labeling.services._clock", lambda: clock[0])
+    monkeypatch.setattr("labeling.jobs._clock", lambda: clock[0])
     other = factories.make_task(tenancy.project_a, "a-2")
     for n in range(5):
         annotation_record(
@@ -91,7 +91,7 @@ def test_another_process_learns_the_queued_jobs_eta(
     settings.CELERY_TASK_ALWAYS_EAGER = False
     sent = _capture_enqueues(monkeypatch)
     clock = [50.0]
-    monkeypatch.setattr("labeling.services._clock", lambda: clock[0])
+    monkeypatch.setattr("labeling.jobs._clock", lambda: clock[0])
     cache.add(stats_refresh_mark(tenancy.project_a.pk), 51.0, timeout=60)  # queued elsewhere, ETA 51
     calls: list[str] = []
     real_add = cache.add

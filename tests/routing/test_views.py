@@ -281,6 +281,10 @@ COVERED_ROUTES = {
     "annotate": "test_outsider_gets_404_on_every_project_page",
     "annotate-submit": "test_outsider_gets_404_on_every_project_page",
     "annotate-skip": "test_outsider_gets_404_on_every_project_page",
+    "quality": "tests/quality/test_dashboard.py::test_outsider_gets_404_on_every_quality_url",
+    "quality-csv": "tests/quality/test_dashboard.py::test_outsider_gets_404_on_every_quality_url",
+    "quality-unpause": "tests/quality/test_dashboard.py::test_outsider_gets_404_on_every_quality_url",
+    "quality-recompute": "tests/quality/test_dashboard.py::test_outsider_gets_404_on_every_quality_url",
 }
 
 

@@ -1,0 +1,609 @@
+"""Writes for quality: recompute a project's quality from its judgments, pause and un-pause annotators.
+
+``project_quality_recompute`` is the whole job. It takes a per-project lock, reads every task and judgment into
+arrays (``quality.selectors.project_data``), computes with ``quality.metrics`` (numpy only) and upserts the results
+in the same transaction. The lock serialises a duplicate or concurrent run, which then reads the same rows and
+stores the same values: consensus per task, scores and flags per annotator, a snapshot per data version and the
+model leaderboard. Nothing is incremented.
+
+How the flags are decided (each needs enough data first, and is documented on the dashboard):
+
+- Reference label for an annotator's judgment: the Dawid-Skene posterior of the task **without that judgment**
+  (its likelihood factor divided out — leave-one-out), or the gold answer on gold tasks. So an annotator never
+  agrees with themself, and careless annotators, whom Dawid-Skene down-weights, hardly move the reference.
+- ``random_clicker``: agreement with the reference is significantly *below* chance + ``RANDOM_MARGIN`` (exact
+  one-sided binomial test, Benjamini-Hochberg across the project's annotators, q < ``RANDOM_ALPHA``). Flagging needs
+  evidence of carelessness, not merely a lack of evidence of skill.
+- ``position_biased``: share of decisive judgments choosing the left response differs from 1/2 (exact binomial,
+  BH, q < ``ALPHA``) by at least ``EFFECT``.
+- ``verbosity_biased``: the annotator gives the longer response the win more often than the reference does on the
+  same tasks (exact McNemar test, BH, q < ``ALPHA``), by at least ``EFFECT``.
+- ``too_fast``: median server-side seconds per judgment below the project's ``too_fast_seconds``.
+- ``low_gold_accuracy``: at least ``pause_min_gold`` gold judgments and even the upper Wilson 95% bound of gold
+  accuracy is below the project's ``pause_gold_threshold``.
+- Auto-pause (when the project enables it): ``low_gold_accuracy`` or ``random_clicker``, judged only on judgments
+  made after the last un-pause, so a manager's decision stands until new evidence accumulates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from labeling.models import Project, ProjectKind
+from quality import metrics
+from quality.models import (
+    AnnotatorScore,
+    ConsensusMethod,
+    ModelRanking,
+    ProjectQuality,
+    QualityJob,
+    RecomputeStatus,
+    TaskConsensus,
+)
+from quality.selectors import ProjectData, project_data
+
+ALPHA = 0.01  # BH-adjusted significance for the bias flags
+RANDOM_ALPHA = 0.05  # and for random clicking, whose test already demands a clear shortfall (RANDOM_MARGIN)
+EFFECT = 0.10  # smallest bias worth flagging (share of decisive judgments)
+RANDOM_MARGIN = 0.15  # "useful" means agreeing at least this much more often than chance
+MIN_FLAG_JUDGMENTS = 30  # judgments with a reference before any agreement or bias flag
+MIN_FAST_JUDGMENTS = 20
+MIN_PEER_SHARED = 20
+BOOTSTRAP_REPLICATES = 200
+WRITE_BATCH = 5_000
+
+Progress = Callable[[str, float], None]
+
+
+def _no_progress(step: str, fraction: float) -> None:
+    return None
+
+
+def progress_key(project_id: int) -> str:
+    return f"concord:quality-progress:{project_id}"
+
+
+# --- Computation (arrays in, arrays out) ------------------------------------------------------------------------
+@dataclass
+class Consensus:
+    posteriors: np.ndarray  # tasks x classes
+    labels: np.ndarray  # tasks; -1 without judgments or gold
+    agreement: np.ndarray  # tasks; NaN with < 2 judgments
+    counts: np.ndarray  # tasks x classes
+    confusions: np.ndarray  # annotators x classes x classes
+    priors: np.ndarray
+    skills: np.ndarray
+    reference: np.ndarray  # judgments; leave-one-out reference class, -1 where there is none
+
+
+def _consensus(data: ProjectData) -> Consensus:
+    k = len(data.labels)
+    counts = metrics.label_counts(data.j_task, data.j_label, n_items=data.n_tasks, n_classes=k)
+    ds = metrics.dawid_skene(
+        data.j_task,
+        data.j_annotator,
+        data.j_label,
+        n_classes=k,
+        gold=data.task_gold,
+        n_items=data.n_tasks,
+        n_workers=data.annotator_ids.size,
+    )
+    judged = counts.sum(axis=1)
+    gold = data.task_gold >= 0
+    labels = np.where((judged > 0) | gold, ds.labels, -1)
+    # Leave-one-out: divide each judgment's own likelihood factor out of its task's posterior.
+    reference = np.full(data.n_judgments, -1, dtype=np.int64)
+    if data.n_judgments:
+        with np.errstate(divide="ignore"):
+            log_post = np.log(ds.posteriors[data.j_task])
+            log_own = np.log(np.clip(ds.confusions[data.j_annotator, :, data.j_label], 1e-300, None))
+        loo = log_post - log_own
+        reference = np.argmax(loo, axis=1).astype(np.int64)
+        has_other = judged[data.j_task] >= 2
+        task_gold = data.task_gold[data.j_task]
+        reference = np.where(task_gold >= 0, task_gold, np.where(has_other, reference, -1))
+    return Consensus(
+        posteriors=ds.posteriors,
+        labels=labels,
+        agreement=metrics.item_agreement(counts),
+        counts=counts,
+        confusions=ds.confusions,
+        priors=ds.priors,
+        skills=ds.skills,
+        reference=reference,
+    )
+
+
+def _median_by_group(groups: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """Median of ``values`` within each group (NaN for an empty group), by one sort."""
+    order = np.lexsort((values, groups))
+    groups, values = groups[order], values[order]
+    counts = np.bincount(groups, minlength=n_groups)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    lower = starts + (counts - 1) // 2
+    upper = starts + counts // 2
+    safe = counts > 0
+    result = np.full(n_groups, np.nan)
+    result[safe] = (values[lower[safe]] + values[upper[safe]]) / 2.0
+    return result
+
+
+def _annotator_figures(data: ProjectData, consensus: Consensus, project: Project, window: np.ndarray) -> dict[str, Any]:
+    """Per-annotator arrays (index = position in ``data.annotator_ids``). ``window`` marks the judgments that may
+    count towards a pause (made after the annotator's last un-pause)."""
+    n = data.annotator_ids.size
+    k = len(data.labels)
+    who = data.j_annotator
+    judged = np.bincount(who, minlength=n)
+    figures: dict[str, Any] = {"n": judged, "median_seconds": _median_by_group(who, data.j_seconds, n)}
+
+    # Gold accuracy, over everything and over the pause window.
+    on_gold = data.task_gold[data.j_task] >= 0
+    correct = data.j_label == data.task_gold[data.j_task]
+    gold = metrics.gold_accuracy(who[on_gold], correct[on_gold], n_annotators=n)
+    gold_window = metrics.gold_accuracy(who[on_gold & window], correct[on_gold & window], n_annotators=n)
+    figures |= {"gold": gold}
+
+    # Agreement with the leave-one-out reference, chance agreement and the random-clicking test.
+    has_ref = consensus.reference >= 0
+
+    def random_test(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        n_ref, agreeing, rate = metrics.agreement_with_reference(
+            who[mask], data.j_label[mask] == consensus.reference[mask], n_annotators=n
+        )
+        chance = metrics.chance_agreement(
+            who[mask], data.j_label[mask], consensus.reference[mask], n_annotators=n, n_classes=k
+        )
+        useful = np.clip(np.nan_to_num(chance, nan=0.0) + RANDOM_MARGIN, 0.0, 0.999)
+        p = metrics.binomial_test(agreeing, n_ref, useful, alternative="less")
+        tested = n_ref >= MIN_FLAG_JUDGMENTS
+        q = np.full(n, np.nan)
+        q[tested] = metrics.benjamini_hochberg(p[tested])
+        return n_ref, rate, chance, q
+
+    agreement_n, agreement, chance, random_q = random_test(has_ref)
+    _, _, _, random_q_window = random_test(has_ref & window)
+    figures |= {"agreement_n": agreement_n, "agreement": agreement, "chance": chance, "random_q": random_q}
+
+    # Peers: Cohen's kappa against every annotator sharing enough tasks.
+    peers = metrics.peer_kappas(data.j_task, who, data.j_label, n_workers=n, n_classes=k, min_shared=MIN_PEER_SHARED)
+    figures |= {"peers": peers, "kappa_mean": metrics.annotator_mean_kappa(peers, n_workers=n)}
+
+    # Self-consistency on repeated tasks (identical payloads judged more than once by the same annotator).
+    consistency = metrics.self_consistency(who, data.task_content[data.j_task], data.j_label, n_annotators=n)
+    figures |= {"consistency": consistency}
+
+    flags = {
+        "too_fast": (judged >= MIN_FAST_JUDGMENTS) & (figures["median_seconds"] < project.too_fast_seconds),
+        "random_clicker": (agreement_n >= MIN_FLAG_JUDGMENTS) & (np.nan_to_num(random_q, nan=1.0) < RANDOM_ALPHA),
+        "low_gold_accuracy": (gold.n >= project.pause_min_gold)
+        & (np.nan_to_num(gold.high, nan=1.0) < project.pause_gold_threshold),
+        "position_biased": np.zeros(n, dtype=bool),
+        "verbosity_biased": np.zeros(n, dtype=bool),
+    }
+    pause_random = (np.nan_to_num(random_q_window, nan=1.0) < RANDOM_ALPHA) & flags["random_clicker"]
+    pause_gold = (gold_window.n >= project.pause_min_gold) & (
+        np.nan_to_num(gold_window.high, nan=1.0) < project.pause_gold_threshold
+    )
+    figures |= {"pause_random": pause_random, "pause_gold": pause_gold, "gold_window": gold_window}
+
+    if project.kind == ProjectKind.PAIRWISE and data.n_judgments:
+        a, b = data.labels.index("a"), data.labels.index("b")
+        decisive = np.isin(data.j_label, [a, b]) & (data.j_a_left >= 0)
+        chose_a = data.j_label == a
+        chose_left = chose_a == (data.j_a_left == 1)
+        position = metrics.position_bias(who, chose_left, decisive, n_annotators=n)
+        flags["position_biased"] = (
+            (position.n >= MIN_FLAG_JUDGMENTS)
+            & (np.nan_to_num(position.q_value, nan=1.0) < ALPHA)
+            & (np.abs(np.nan_to_num(position.rate, nan=0.5) - 0.5) >= EFFECT)
+        )
+        len_a, len_b = data.task_len_a[data.j_task], data.task_len_b[data.j_task]
+        ref = consensus.reference
+        usable = decisive & np.isin(ref, [a, b]) & (len_a != len_b)
+        a_longer = len_a > len_b
+        verbosity = metrics.verbosity_bias(
+            who[usable],
+            (chose_a == a_longer)[usable],
+            ((ref == a) == a_longer)[usable],
+            n_annotators=n,
+        )
+        flags["verbosity_biased"] = (
+            (verbosity.n >= MIN_FLAG_JUDGMENTS)
+            & (np.nan_to_num(verbosity.q_value, nan=1.0) < ALPHA)
+            & (np.nan_to_num(verbosity.excess, nan=0.0) >= EFFECT)
+        )
+        figures |= {"position": position, "verbosity": verbosity}
+    figures["flags"] = flags
+    return figures
+
+
+def _project_figures(data: ProjectData, consensus: Consensus) -> dict[str, Any]:
+    counts = consensus.counts
+    totals = counts.sum(axis=1)
+    normal = data.task_gold < 0
+    judged = totals >= 2
+    fleiss, fleiss_items = None, 0
+    if judged.any():
+        # Fleiss' kappa needs the same number of ratings per task: the tasks with the most common number.
+        values, frequency = np.unique(totals[judged], return_counts=True)
+        modal = values[np.argmax(frequency)]
+        subset = counts[totals == modal]
+        fleiss_items = int(subset.shape[0])
+        fleiss = _finite(metrics.fleiss_kappa(subset))
+    k = len(data.labels)
+    reference = consensus.labels[data.j_task] if data.n_judgments else np.zeros(0, dtype=np.int64)
+    known = reference >= 0
+    confusion = np.bincount(reference[known] * k + data.j_label[known], minlength=k * k).reshape(k, k)
+    return {
+        "confusion": confusion.tolist(),
+        "fleiss": fleiss,
+        "fleiss_items": fleiss_items,
+        "alpha": _finite(metrics.krippendorff_alpha_counts(counts)) if judged.any() else None,
+        "percent": _finite(metrics.percent_agreement(counts)) if judged.any() else None,
+        "n_complete": int((data.task_complete & normal).sum()),
+        "n_normal": int(normal.sum()),
+        "label_counts": {
+            label: int(count) for label, count in zip(data.labels, counts.sum(axis=0).tolist(), strict=True)
+        },
+    }
+
+
+@dataclass
+class Battles:
+    models: list[str]
+    theta: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    wins: np.ndarray
+    losses: np.ndarray
+    ties: np.ndarray
+    regularised: bool
+
+
+def _battles(data: ProjectData) -> Battles | None:
+    """Bradley-Terry strengths of the models behind the responses: each judgment of a task naming two different
+    models is one battle (A or B wins; a tie or "both bad" is a tie)."""
+    if not data.models or not data.n_judgments:
+        return None
+    a, b = data.labels.index("a"), data.labels.index("b")
+    model_a, model_b = data.task_model_a[data.j_task], data.task_model_b[data.j_task]
+    battle = (model_a >= 0) & (model_b >= 0) & (model_a != model_b)
+    if not battle.any():
+        return None
+    used, codes = np.unique(np.concatenate([model_a[battle], model_b[battle]]), return_inverse=True)
+    first, second = codes[: battle.sum()], codes[battle.sum() :]
+    label = data.j_label[battle]
+    won_a, won_b = label == a, label == b
+    tied = ~(won_a | won_b)
+    winners = np.concatenate([first[won_a], second[won_b]])
+    losers = np.concatenate([second[won_a], first[won_b]])
+    ties = np.column_stack([first[tied], second[tied]])
+    m = used.size
+    options: dict[str, Any] = {"ties": ties, "tie_model": "half"}
+    regularised = False
+    try:
+        fit = metrics.bradley_terry(m, winners, losers, **options)
+    except ValueError:
+        regularised = True
+        options["alpha"] = 0.01
+        fit = metrics.bradley_terry(m, winners, losers, **options)
+    low, high = metrics.bradley_terry_intervals(m, winners, losers, n_boot=BOOTSTRAP_REPLICATES, seed=0, **options)
+    return Battles(
+        models=[data.models[i] for i in used],
+        theta=fit.theta,
+        low=low,
+        high=high,
+        wins=np.bincount(winners, minlength=m),
+        losses=np.bincount(losers, minlength=m),
+        ties=np.bincount(ties.ravel(), minlength=m),
+        regularised=regularised,
+    )
+
+
+def _finite(value: Any) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _num(array: np.ndarray, i: int) -> float | None:
+    return _finite(array[i])
+
+
+# --- The job ----------------------------------------------------------------------------------------------------
+def _lock(project_id: int) -> None:
+    """Serialise recomputes of one project until the transaction ends (PostgreSQL; SQLite serialises writers)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [0x51A7, project_id])
+
+
+def project_quality_recompute(*, project_id: int, progress: Progress = _no_progress) -> ProjectQuality | None:
+    """Recompute and store everything about ``project_id``'s quality; ``None`` when the project is gone."""
+    started = time.monotonic()
+
+    def report(step: str, fraction: float) -> None:
+        cache.set(progress_key(project_id), {"step": step, "progress": fraction}, timeout=3600)
+        progress(step, fraction)
+
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return None
+    _job_update(project, status=RecomputeStatus.RUNNING, started_at=timezone.now(), step="reading", progress=0.0)
+    try:
+        with transaction.atomic():
+            _lock(project.pk)
+            report("reading judgments", 0.05)
+            data = project_data(project=project)
+            report("consensus (Dawid-Skene)", 0.35)
+            consensus = _consensus(data)
+            previous = {
+                row.annotator_id: row
+                for row in AnnotatorScore.objects.for_org(project.organization_id).filter(project=project)
+            }
+            window = (
+                data.j_ids
+                > np.array(
+                    [previous[a].evidence_after_id if a in previous else 0 for a in data.annotator_ids.tolist()],
+                    dtype=np.int64,
+                )[data.j_annotator]
+                if data.n_judgments
+                else np.zeros(0, dtype=bool)
+            )
+            report("annotator scores and bias tests", 0.55)
+            figures = _annotator_figures(data, consensus, project, window)
+            report("agreement", 0.7)
+            overall = _project_figures(data, consensus)
+            report("model ranking (Bradley-Terry)", 0.8)
+            battles = _battles(data) if project.kind == ProjectKind.PAIRWISE else None
+            report("saving", 0.9)
+            now = timezone.now()
+            _write_consensus(project, data, consensus, now)
+            _write_scores(project, data, consensus, figures, previous, now)
+            _write_rankings(project, battles, now)
+            snapshot = _write_snapshot(project, data, consensus, overall, now, time.monotonic() - started)
+    except Exception as error:
+        _job_update(project, status=RecomputeStatus.FAILED, finished_at=timezone.now(), error=repr(error)[:2000])
+        raise
+    report("done", 1.0)
+    _job_update(project, status=RecomputeStatus.DONE, finished_at=timezone.now(), step="done", progress=1.0, error="")
+    return snapshot
+
+
+def _job_update(project: Project, **fields: Any) -> None:
+    job, _ = QualityJob.objects.get_or_create(project=project, defaults={"organization_id": project.organization_id})
+    if fields.get("status") == RecomputeStatus.RUNNING:
+        fields["runs"] = job.runs + 1
+    for name, value in fields.items():
+        setattr(job, name, value)
+    job.save()
+
+
+def _batches(rows: list[Any]) -> Any:
+    for start in range(0, len(rows), WRITE_BATCH):
+        yield rows[start : start + WRITE_BATCH]
+
+
+def _write_consensus(project: Project, data: ProjectData, consensus: Consensus, now: Any) -> None:
+    totals = consensus.counts.sum(axis=1)
+    present = np.flatnonzero((totals > 0) | (data.task_gold >= 0))
+    labels = data.labels
+    confidence = consensus.posteriors[present, consensus.labels[present]] if present.size else np.empty(0)
+    posteriors = np.round(consensus.posteriors[present], 6).tolist()
+    rows = [
+        TaskConsensus(
+            organization_id=project.organization_id,
+            project=project,
+            task_id=int(data.task_ids[t]),
+            label=labels[int(consensus.labels[t])],
+            confidence=float(min(max(confidence[i], 0.0), 1.0)),
+            posterior=dict(zip(labels, posteriors[i], strict=True)),
+            agreement=_num(consensus.agreement, t),
+            n_judgments=int(totals[t]),
+            method=ConsensusMethod.GOLD if data.task_gold[t] >= 0 else ConsensusMethod.DAWID_SKENE,
+            computed_at=now,
+        )
+        for i, t in enumerate(present.tolist())
+    ]
+    fields = ["label", "confidence", "posterior", "agreement", "n_judgments", "method", "computed_at"]
+    for batch in _batches(rows):
+        TaskConsensus.objects.bulk_create(batch, update_conflicts=True, unique_fields=["task"], update_fields=fields)
+    TaskConsensus.objects.for_org(project.organization_id).filter(project=project, computed_at__lt=now).delete()
+
+
+def _write_scores(
+    project: Project,
+    data: ProjectData,
+    consensus: Consensus,
+    figures: dict[str, Any],
+    previous: dict[int, AnnotatorScore],
+    now: Any,
+) -> None:
+    flags = figures["flags"]
+    gold, consistency, peers = figures["gold"], figures["consistency"], figures["peers"]
+    position, verbosity = figures.get("position"), figures.get("verbosity")
+    ids = data.annotator_ids.tolist()
+    peer_map: dict[int, dict[str, float]] = {}
+    for first, second, kappa in zip(peers.first.tolist(), peers.second.tolist(), peers.kappa.tolist(), strict=True):
+        if np.isfinite(kappa):
+            peer_map.setdefault(first, {})[str(ids[second])] = round(kappa, 6)
+            peer_map.setdefault(second, {})[str(ids[first])] = round(kappa, 6)
+    rows = []
+    for i, annotator_id in enumerate(ids):
+        old = previous.get(annotator_id)
+        reasons = []
+        if project.auto_pause and figures["pause_gold"][i]:
+            reasons.append(
+                f"gold accuracy {gold.rate[i]:.0%} on {int(gold.n[i])} gold tasks is below the project's "
+                f"{project.pause_gold_threshold:.0%}"
+            )
+        if project.auto_pause and figures["pause_random"][i]:
+            reasons.append("judgments agree with other annotators about as often as random clicking would")
+        paused_at = old.paused_at if old else None
+        reason = old.pause_reason if old else ""
+        if paused_at is None and reasons:
+            paused_at, reason = now, ("Paused automatically: " + "; ".join(reasons) + ".")[:300]
+        rows.append(
+            AnnotatorScore(
+                organization_id=project.organization_id,
+                project=project,
+                annotator_id=annotator_id,
+                n_judgments=int(figures["n"][i]),
+                median_seconds=_num(figures["median_seconds"], i),
+                gold_n=int(gold.n[i]),
+                gold_correct=int(gold.correct[i]),
+                gold_accuracy=_num(gold.rate, i),
+                gold_low=_num(gold.low, i),
+                gold_high=_num(gold.high, i),
+                agreement_n=int(figures["agreement_n"][i]),
+                agreement=_num(figures["agreement"], i),
+                chance_agreement=_num(figures["chance"], i),
+                random_p=_num(figures["random_q"], i),
+                kappa_mean=_num(figures["kappa_mean"], i),
+                peer_kappas=peer_map.get(i, {}),
+                skill=_num(consensus.skills, i),
+                confusion=np.round(consensus.confusions[i], 6).tolist(),
+                position_n=int(position.n[i]) if position else 0,
+                position_left_rate=_num(position.rate, i) if position else None,
+                position_q=_num(position.q_value, i) if position else None,
+                verbosity_n=int(verbosity.n[i]) if verbosity else 0,
+                verbosity_rate=_num(verbosity.rate, i) if verbosity else None,
+                verbosity_baseline=_num(verbosity.baseline_rate, i) if verbosity else None,
+                verbosity_q=_num(verbosity.q_value, i) if verbosity else None,
+                self_consistency=_num(consistency.rate, i),
+                self_consistency_pairs=int(consistency.pairs[i]),
+                random_clicker=bool(flags["random_clicker"][i]),
+                position_biased=bool(flags["position_biased"][i]),
+                verbosity_biased=bool(flags["verbosity_biased"][i]),
+                too_fast=bool(flags["too_fast"][i]),
+                low_gold_accuracy=bool(flags["low_gold_accuracy"][i]),
+                paused_at=paused_at,
+                pause_reason=reason,
+                computed_at=now,
+            )
+        )
+    fields = [
+        field.name
+        for field in AnnotatorScore._meta.concrete_fields
+        if field.name
+        not in ("id", "organization", "project", "annotator", "unpaused_at", "unpaused_by", "evidence_after_id")
+    ]
+    for batch in _batches(rows):
+        AnnotatorScore.objects.bulk_create(
+            batch, update_conflicts=True, unique_fields=["project", "annotator"], update_fields=fields
+        )
+    # Annotators without judgments any more keep their row only while paused (the pause must stay visible).
+    AnnotatorScore.objects.for_org(project.organization_id).filter(
+        project=project, computed_at__lt=now, paused_at__isnull=True
+    ).delete()
+
+
+def _write_rankings(project: Project, battles: Battles | None, now: Any) -> None:
+    if battles is not None:
+        order = np.argsort(-battles.theta, kind="stable")
+        rows = [
+            ModelRanking(
+                organization_id=project.organization_id,
+                project=project,
+                model_name=battles.models[i][:200],
+                rank=rank,
+                theta=float(battles.theta[i]),
+                low=float(battles.low[i]),
+                high=float(battles.high[i]),
+                battles=int(battles.wins[i] + battles.losses[i] + battles.ties[i]),
+                wins=int(battles.wins[i]),
+                losses=int(battles.losses[i]),
+                ties=int(battles.ties[i]),
+                regularised=battles.regularised,
+                computed_at=now,
+            )
+            for rank, i in enumerate(order.tolist(), start=1)
+        ]
+        fields = ["rank", "theta", "low", "high", "battles", "wins", "losses", "ties", "regularised", "computed_at"]
+        ModelRanking.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["project", "model_name"], update_fields=fields
+        )
+    ModelRanking.objects.for_org(project.organization_id).filter(project=project, computed_at__lt=now).delete()
+
+
+def _write_snapshot(
+    project: Project, data: ProjectData, consensus: Consensus, overall: dict[str, Any], now: Any, seconds: float
+) -> ProjectQuality:
+    normal = overall["n_normal"]
+    snapshot, _ = ProjectQuality.objects.update_or_create(
+        project=project,
+        n_judgments=data.n_judgments,
+        last_annotation_id=int(data.j_ids.max()) if data.n_judgments else 0,
+        defaults={
+            "organization_id": project.organization_id,
+            "n_tasks": data.n_tasks,
+            "n_complete": overall["n_complete"],
+            "n_annotators": int(data.annotator_ids.size),
+            "completion": overall["n_complete"] / normal if normal else None,
+            "fleiss_kappa": overall["fleiss"],
+            "fleiss_items": overall["fleiss_items"],
+            "krippendorff_alpha": overall["alpha"],
+            "percent_agreement": overall["percent"],
+            "label_counts": overall["label_counts"],
+            "confusion": overall["confusion"],
+            "priors": dict(zip(data.labels, np.round(consensus.priors, 6).tolist(), strict=True)),
+            "seconds": round(seconds, 3),
+            "computed_at": now,
+        },
+    )
+    return snapshot
+
+
+# --- Scheduling -------------------------------------------------------------------------------------------------
+QUALITY_DELAY_SECONDS = 5.0
+QUALITY_JOB = "quality-recompute"
+
+
+def quality_request_recompute(*, project_ids: list[int]) -> None:
+    """Queue a quality recompute of each project once the current transaction commits, coalesced: while one is
+    queued, further requests add nothing (a burst of submissions causes a handful of runs)."""
+    from labeling.jobs import schedule_coalesced
+    from quality.tasks import recompute_project_quality_task
+
+    if not settings.QUALITY_RECOMPUTE_ON_COMMIT:
+        return
+    for project_id in project_ids:
+        schedule_coalesced(recompute_project_quality_task, project_id, name=QUALITY_JOB, delay=QUALITY_DELAY_SECONDS)
+
+
+def quality_sweep() -> list[int]:
+    """Queue a recompute of every project with judgments newer than its latest snapshot (lost jobs included)."""
+    from quality.selectors import stale_project_ids
+
+    stale = stale_project_ids()
+    quality_request_recompute(project_ids=stale)
+    return stale
+
+
+# --- Pauses -----------------------------------------------------------------------------------------------------
+@transaction.atomic
+def annotator_unpause(*, score: AnnotatorScore, actor: Any) -> AnnotatorScore:
+    """Lift a quality pause. Judgments made so far no longer count towards a new automatic pause."""
+    score = AnnotatorScore.objects.select_for_update().get(pk=score.pk)
+    if score.paused_at is None:
+        raise ValidationError({"paused": "This annotator is not paused in this project."})
+    last = (
+        score.project.annotations.filter(annotator_id=score.annotator_id).order_by("-id").values_list("id", flat=True)
+    ).first()
+    score.paused_at = None
+    score.pause_reason = ""
+    score.unpaused_at = timezone.now()
+    score.unpaused_by = actor
+    score.evidence_after_id = max(score.evidence_after_id, last or 0)
+    score.save(update_fields=["paused_at", "pause_reason", "unpaused_at", "unpaused_by", "evidence_after_id"])
+    return score
