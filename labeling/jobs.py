@@ -31,11 +31,20 @@ def coalesced_mark_clear(name: str, project_id: int) -> None:
 
 
 def schedule_coalesced(task: Any, project_id: int, *, name: str, delay: float) -> None:
-    """Queue ``task(project_id)`` ``delay`` seconds after the current transaction commits, unless one is queued."""
+    """Queue ``task(project_id)`` ``delay`` seconds after the current transaction commits, unless one is queued.
+
+    Within one transaction the same request is registered once: a bulk operation (an import, the demo seed) that
+    asks a thousand times commits one request, which matters most when jobs run in-process (no broker).
+    """
+    key = (name, project_id)
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and any(
+        getattr(callback, "coalesced_key", None) == key for _, callback, _ in connection.run_on_commit
+    ):
+        return
 
     def enqueue() -> None:
         now = _clock()
-        key = (name, project_id)
         eager = settings.CELERY_TASK_ALWAYS_EAGER  # the job ran at once: there is no queued job to rely on
         if not eager and now < _known_eta.get(key, 0.0) - _ETA_MARGIN_SECONDS:
             return  # a queued run will read after this commit
@@ -47,4 +56,5 @@ def schedule_coalesced(task: Any, project_id: int, *, name: str, delay: float) -
         elif isinstance(queued := cache.get(mark), float):
             _known_eta[key] = queued
 
+    enqueue.coalesced_key = key  # type: ignore[attr-defined]
     transaction.on_commit(enqueue)

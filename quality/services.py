@@ -60,6 +60,7 @@ MIN_FLAG_JUDGMENTS = 30  # judgments with a reference before any agreement or bi
 MIN_FAST_JUDGMENTS = 20
 MIN_PEER_SHARED = 20
 BOOTSTRAP_REPLICATES = 200
+BT_PRIOR = 0.01  # ridge on Bradley-Terry log-strengths when the battles alone have no finite estimate
 WRITE_BATCH = 5_000
 
 Progress = Callable[[str, float], None]
@@ -294,11 +295,14 @@ def _battles(data: ProjectData) -> Battles | None:
     regularised = False
     try:
         fit = metrics.bradley_terry(m, winners, losers, **options)
+        low, high = metrics.bradley_terry_intervals(m, winners, losers, n_boot=BOOTSTRAP_REPLICATES, seed=0, **options)
     except ValueError:
+        # No finite estimate, for the data or for too many of its bootstrap resamples (few battles): the point
+        # estimate and its interval both get the same small prior (a ridge on the log-strengths).
         regularised = True
-        options["alpha"] = 0.01
+        options["alpha"] = BT_PRIOR
         fit = metrics.bradley_terry(m, winners, losers, **options)
-    low, high = metrics.bradley_terry_intervals(m, winners, losers, n_boot=BOOTSTRAP_REPLICATES, seed=0, **options)
+        low, high = metrics.bradley_terry_intervals(m, winners, losers, n_boot=BOOTSTRAP_REPLICATES, seed=0, **options)
     return Battles(
         models=[data.models[i] for i in used],
         theta=fit.theta,

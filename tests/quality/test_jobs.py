@@ -112,3 +112,17 @@ def test_a_real_worker_recomputes_quality_after_a_judgment(tenancy: Tenancy) -> 
     assert snapshot.n_annotators == 1
     assert QualityJob.objects.get(project=tenancy.project_a).status == RecomputeStatus.DONE
     factories.make_task(tenancy.project_a)  # the project stays usable afterwards
+
+
+def test_requests_inside_one_transaction_register_once(
+    tenancy: Tenancy, monkeypatch: pytest.MonkeyPatch, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """An import or the demo seed asks a thousand times in one transaction: one request reaches the commit, even
+    with jobs running in-process (no broker, no cache mark to coalesce on)."""
+    settings.QUALITY_RECOMPUTE_ON_COMMIT = True
+    queued = _capture(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        for _ in range(1000):
+            quality_request_recompute(project_ids=[tenancy.project_a.pk, tenancy.project_b.pk])
+    assert len(callbacks) == 2
+    assert sorted(queued) == sorted([tenancy.project_a.pk, tenancy.project_b.pk])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.forms.models import model_to_dict
 
 from labeling.models import Annotation, Project, Role
@@ -16,6 +18,7 @@ from routing.services import next_task
 from tests import factories
 from tests.conftest import Tenancy
 from tests.quality.population import plant
+from tests.services import needs_postgres
 
 
 @pytest.fixture
@@ -168,3 +171,47 @@ def test_categorical_projects_get_consensus_and_scores(tenancy: Tenancy) -> None
     assert TaskConsensus.objects.filter(project=project).count() == 12
     assert not ModelRanking.objects.filter(project=project).exists()
     assert AnnotatorScore.objects.filter(project=project, position_n=0).count() == 3
+
+
+def test_repeated_tasks_measure_self_consistency(tenancy: Tenancy, project: Project) -> None:
+    """The same pair imported twice (identical payloads) and judged twice by one annotator."""
+    person = factories.make_member(tenancy.org_a)
+    payload = factories.pairwise_payload(7)
+    for n, label in enumerate(["a", "a", "b"]):
+        task = factories.make_task(project, f"repeat-{n}", payload=payload)
+        annotation_record(task=task, annotator=person, label=label, client_id=f"r{n}", a_left=True)
+    project_quality_recompute(project_id=project.pk)
+    score = AnnotatorScore.objects.get(project=project, annotator=person)
+    # Ordered pairs among three judgments of one item: 6, of which 2 agree (a, a both ways).
+    assert (score.self_consistency_pairs, score.self_consistency) == (6, pytest.approx(1 / 3))
+    # Three battles between two models have no finite interval without a prior: a small one is added, and said.
+    assert list(ModelRanking.objects.filter(project=project).values_list("regularised", flat=True)) == [True, True]
+
+
+@needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_store_what_one_run_stores(tenancy: Tenancy) -> None:
+    """Two workers recomputing the same project at the same moment: the lock serialises them, and the stored
+    result equals a single run's."""
+    project = factories.make_project(tenancy.org_a, name="Concurrent prefs")
+    plant(project, {f"good{n}": "good" for n in range(6)} | {"random": "random"}, n_tasks=300, per_task=3)
+    project_quality_recompute(project_id=project.pk)
+    alone = _stored(project)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            project_quality_recompute(project_id=project.pk)
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert _stored(project) == alone
+    assert QualityJob.objects.get(project=project).runs == 3
