@@ -240,10 +240,11 @@ def _block_pvalues(k: IntArray, n: IntArray, p: FloatArray, alternative: str, st
     outcomes = np.arange(int(n.max()) + 1)[np.newaxis, :]
     k_col, n_col, p_col = k[:, np.newaxis], n[:, np.newaxis], p[:, np.newaxis]
     pmf = _binomial_pmf(outcomes, n_col, p_col, stirling)
+    # A tail holding nearly all the mass can sum to 1 + 1e-16 in floating point: clipped, as a p-value must be.
     if alternative == "less":
-        return np.where(outcomes <= k_col, pmf, 0.0).sum(axis=1)
+        return np.minimum(1.0, np.where(outcomes <= k_col, pmf, 0.0).sum(axis=1))
     if alternative == "greater":
-        return np.where(outcomes >= k_col, pmf, 0.0).sum(axis=1)
+        return np.minimum(1.0, np.where(outcomes >= k_col, pmf, 0.0).sum(axis=1))
     # Two-sided, exactly as scipy.stats.binomtest: the tail on k's side of n p, plus every outcome on the far side of
     # the mode whose pmf is at most pmf(k) (with a 1e-7 relative slack). The two sets are disjoint except when
     # k == n p, where both contain k and the sum passes 1 before the final clip (scipy's p-value there is 1 too).

@@ -306,3 +306,17 @@ def test_binomial_test_when_every_n_is_at_most_one() -> None:
         expected = [sp_stats.binomtest(1, 1, 0.5, alternative=alternative).pvalue,
                     sp_stats.binomtest(0, 1, 0.3, alternative=alternative).pvalue, 1.0]  # fmt: skip
         assert np.allclose(got, expected, rtol=1e-12)
+
+
+def test_binomial_test_one_sided_tail_with_nearly_all_mass_stays_at_most_one() -> None:
+    # Found at scale (bench/quality.py): P[X <= 838] for n = 1012, p = 0.6074 summed to 1 + 2.2e-16, which
+    # benjamini_hochberg rejects as no p-value.
+    rng = np.random.default_rng(0)
+    n = rng.integers(900, 1100, 2000)
+    p = rng.uniform(0.55, 0.65, n.size)
+    k = np.minimum(n, (n * (p + 0.2)).astype(np.int64))
+    for alternative, successes in (("less", k), ("greater", n - k)):
+        pvalues = binomial_test(successes, n, p if alternative == "less" else 1 - p, alternative=alternative)
+        assert pvalues.max() <= 1.0
+        assert np.allclose(pvalues, 1.0)
+    benjamini_hochberg(binomial_test(k, n, p, alternative="less"))
