@@ -41,7 +41,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from labeling.models import Project, ProjectKind
+from labeling.models import Annotation, Project, ProjectKind
 from quality import metrics, pgarrays
 from quality.models import (
     AnnotatorScore,
@@ -664,8 +664,12 @@ def annotator_unpause(*, score: AnnotatorScore, actor: Any) -> AnnotatorScore:
     if score.paused_at is None:
         raise ValidationError({"paused": "This annotator is not paused in this project."})
     last = (
-        score.project.annotations.filter(annotator_id=score.annotator_id).order_by("-id").values_list("id", flat=True)
-    ).first()
+        Annotation.objects.for_org(score.organization_id)
+        .filter(project_id=score.project_id, annotator_id=score.annotator_id)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
     score.paused_at = None
     score.pause_reason = ""
     score.unpaused_at = timezone.now()
