@@ -23,16 +23,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import bench_database, configure_django
 
-# The flag each planted kind must raise (always-left clickers are random with respect to content too).
+# The flag each planted kind must raise. Always-left clickers are position-biased by definition; they are random
+# with respect to content too, and the random-clicking test often catches them as well (also printed), but not
+# always: against a leave-one-out reference their agreement sits a few points above chance, inside its margin.
 EXPECTED = {
     "random": {"random_clicker"},
-    "left": {"position_biased", "random_clicker"},
+    "left": {"position_biased"},
     "position": {"position_biased"},
     "verbose": {"verbosity_biased"},
     "fast": {"too_fast"},
 }
 # Flags that are also right for a kind, though not required of it: a random clicker fails gold too.
-ALSO_RIGHT = {"random": {"low_gold_accuracy"}, "left": {"low_gold_accuracy"}}
+ALSO_RIGHT = {"random": {"low_gold_accuracy"}, "left": {"random_clicker", "low_gold_accuracy"}}
 FLAGS = ("random_clicker", "position_biased", "verbosity_biased", "too_fast", "low_gold_accuracy")
 
 
@@ -71,6 +73,7 @@ def main() -> None:
     configure_django(bench_database("bench_simulate"), queue="bench-simulate")  # one project per seed
 
     caught: Counter[str] = Counter()  # planted kind -> annotators that raised its expected flags
+    raised: Counter[tuple[str, str]] = Counter()  # (planted kind, flag) -> annotators of that kind with that flag
     planted: Counter[str] = Counter()
     flagged: Counter[str] = Counter()  # flag -> annotators flagged
     correct: Counter[str] = Counter()  # flag -> flagged annotators whose kind should raise it
@@ -86,6 +89,8 @@ def main() -> None:
             else:
                 planted[kind] += 1
                 caught[kind] += EXPECTED[kind] <= mine
+                for flag in mine:
+                    raised[kind, flag] += 1
             for flag in mine:
                 flagged[flag] += 1
                 correct[flag] += flag in EXPECTED.get(kind, set()) | ALSO_RIGHT.get(kind, set())
@@ -95,6 +100,8 @@ def main() -> None:
     print(f"{'planted kind':<14} {'expected flags':<34} recall")
     for kind, expected in EXPECTED.items():
         print(f"{kind:<14} {' + '.join(sorted(expected)):<34} {caught[kind] / planted[kind]:.3f}")
+        for flag in sorted(ALSO_RIGHT.get(kind, set())):
+            print(f"{'':<14} {'(also right: ' + flag + ')':<34} {raised[kind, flag] / planted[kind]:.3f}")
     print(f"\n{'flag':<18} flagged  precision")
     for flag in FLAGS:
         precision = f"{correct[flag] / flagged[flag]:.3f}" if flagged[flag] else "n/a"

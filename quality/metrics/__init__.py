@@ -16,11 +16,13 @@ Modules, each re-exported here:
 - :mod:`.stats` — exact binomial tests, Benjamini-Hochberg, Wilson intervals;
 - :mod:`.bias` — position bias, verbosity bias, self-consistency, gold accuracy per annotator;
 - :mod:`.uncertainty` — least confidence, margin, entropy, pairwise closeness to 0.5 (active learning);
-- :mod:`.sampling` — reservoir sampling of streams.
+- :mod:`.sampling` — reservoir sampling of streams;
+- :mod:`._keys` — ``group_keys``: ``np.unique`` of small-range integer keys by counting.
 """
 
 from __future__ import annotations
 
+from ._keys import *  # noqa: F403
 from .aggregation import *  # noqa: F403
 from .agreement import *  # noqa: F403
 from .bias import *  # noqa: F403

@@ -16,6 +16,8 @@ under ``on_tie="none"``, or no evidence at all).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -149,6 +151,7 @@ def dawid_skene(
     tol: float = 1e-6,
     n_items: int | None = None,
     n_workers: int | None = None,
+    accelerate: bool = False,
 ) -> DawidSkeneResult:
     """Dawid-Skene EM: each worker's confusion matrix, the class priors and every item's posterior class.
 
@@ -172,6 +175,19 @@ def dawid_skene(
        sum_i H(q[i])) / n_judgments``, with ``q`` the posteriors clipped below at ``1e-10`` in the entropy ``H`` and
        the priors clipped likewise. (crowd-kit weights the prior term per judgment, not per item; kept so that the
        two stop at the same iteration.) A decrease of the bound also stops the loop.
+
+    ``accelerate=True`` runs the same EM map under SQUAREM (Varadhan and Roland 2008, scheme S3), for callers that
+    want the fixed point rather than crowd-kit's stopping point: every cycle makes two EM steps from ``theta_0``,
+    extrapolates along them (``theta' = theta_0 - 2 a r + a^2 v`` with ``r`` the first step, ``v`` the change
+    between the two, ``a = -|r| / |v|`` capped at -1), projects back onto valid priors and confusions (the M-step's
+    clip-and-normalise) and starts the next cycle there, falling back to the second EM step whenever the
+    extrapolated point has a lower log-likelihood than the first step's (so the likelihood never decreases). It
+    stops when a cycle raises the log-likelihood (of the judgments, and of the gold labels' classes) by less than
+    ``tol`` per judgment. ``n_iter`` counts EM steps. It reaches the same maximum-likelihood fixed point (tested
+    against long plain runs) in a third to a half of the EM steps; since its criterion is per cycle, at equal
+    ``tol`` it may stop about as far from that point as the plain loop does, so a caller that wants at least
+    crowd-kit's closeness passes a tenth of the tolerance (the quality job runs ``tol=1e-7``: 17 EM steps instead
+    of 48 on a million judgments, and closer to the converged fit).
 
     Classes that occur in no judgment and no gold label are kept in the arrays but out of the model: their posterior
     and prior are exactly 0 (otherwise EM may grow a class no worker ever gave out of the ``1e-10`` floor), and each
@@ -243,15 +259,39 @@ def dawid_skene(
     priors = priors_from(post)
     counts = layout.pair_sums(post)
     errors, log_errors = _confusions(counts, seen_pair, n_w)
-    loss = -np.inf
+    gold_only_counts = gold_only_sum[present]
+
+    def em_step(
+        log_errors: FloatArray, priors: FloatArray, likelihood: bool
+    ) -> tuple[FloatArray, float, float, FloatArray, FloatArray, FloatArray]:
+        """One EM step from (confusions, priors): the E-step into ``post`` and the M-step's new parameters. Returns
+        ``(counts, sum q log q, log-likelihood at the input, priors, errors, log_errors)``: the likelihood when
+        asked (a log per item), else the entropy term (a log per item and class)."""
+        log_priors = np.where(present, np.log(np.maximum(priors, _EPS)), -np.inf)
+        counts, q_log_q, log_lik = layout.em_pass(log_errors, log_priors, post, likelihood)
+        if likelihood:
+            log_lik += float(gold_only_counts @ log_priors[present])
+        new_priors = priors_from(post)
+        errors, log_errors = _confusions(counts, seen_pair, n_w)
+        return counts, q_log_q, log_lik, new_priors, errors, log_errors
+
     n_iter = 0
     converged = False
-    while n_iter < max_iter:
+    if accelerate:
+        n_iter, converged, priors, errors, log_errors = _squarem(
+            em_step,
+            _confusions_projector(seen_pair, n_w, present),
+            priors,
+            errors,
+            log_errors,
+            max_iter,
+            tol,
+            items_.size,
+        )
+    loss = -np.inf
+    while not accelerate and n_iter < max_iter:
         n_iter += 1
-        log_priors = np.where(present, np.log(np.maximum(priors, _EPS)), -np.inf)
-        counts, q_log_q = layout.em_pass(log_errors, log_priors, post)
-        priors = priors_from(post)
-        errors, log_errors = _confusions(counts, seen_pair, n_w)
+        counts, q_log_q, _, priors, errors, log_errors = em_step(log_errors, priors, False)
         new_loss = (_expected_log_joint(counts, log_errors, priors, seen_pair) - q_log_q) / items_.size
         if new_loss - loss < tol:
             converged = True
@@ -286,6 +326,70 @@ def _confusions(counts: FloatArray, seen_pair: NDArray[np.bool_], n_workers: int
     return errors, log_errors
 
 
+def _confusions_projector(
+    seen_pair: NDArray[np.bool_], n_workers: int, present: NDArray[np.bool_]
+) -> Callable[[FloatArray, FloatArray], tuple[FloatArray, FloatArray, FloatArray]]:
+    """Project extrapolated ``(errors, priors)`` back onto valid parameters: the M-step's clip-and-normalise for the
+    confusions (:func:`_confusions`), priors clipped at 0 and renormalised over the present classes."""
+
+    def project(errors: FloatArray, priors: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        errors, log_errors = _confusions(errors, seen_pair, n_workers)
+        priors = np.where(present, np.maximum(priors, _EPS), 0.0)
+        return errors, log_errors, priors / priors.sum()
+
+    return project
+
+
+def _squarem(
+    em_step: Callable[..., tuple[FloatArray, float, float, FloatArray, FloatArray, FloatArray]],
+    project: Callable[[FloatArray, FloatArray], tuple[FloatArray, FloatArray, FloatArray]],
+    priors: FloatArray,
+    errors: FloatArray,
+    log_errors: FloatArray,
+    max_iter: int,
+    tol: float,
+    n_judgments: int,
+) -> tuple[int, bool, FloatArray, FloatArray, FloatArray]:
+    """SQUAREM (S3) around ``em_step`` (see :func:`dawid_skene`): ``(EM steps, converged, priors, errors,
+    log_errors)`` of the last EM step, whose E-step left its posteriors in place."""
+    n_iter = 0
+    start = (priors, errors, log_errors)  # theta_0 of the cycle
+    fallback: tuple[FloatArray, FloatArray, FloatArray] | None = None  # theta_2 of the previous cycle
+    floor = -np.inf  # log-likelihood the cycle's theta_0 must reach (that of the previous cycle's theta_1)
+    accepted = -np.inf  # log-likelihood of the last accepted theta_0
+    last = start
+    while n_iter < max_iter:
+        n_iter += 1
+        _, _, log_lik, *first = em_step(start[2], start[0], True)
+        last = tuple(first)
+        if fallback is not None and log_lik < floor:
+            start, fallback = fallback, None  # the extrapolation lost likelihood: restart from the plain EM step
+            continue
+        if (log_lik - accepted) / n_judgments < tol:
+            return n_iter, True, *last
+        accepted = log_lik
+        if n_iter >= max_iter:
+            break
+        n_iter += 1
+        _, _, floor, *second = em_step(last[2], last[0], True)
+        r_priors, r_errors = last[0] - start[0], last[1] - start[1]
+        v_priors, v_errors = second[0] - last[0] - r_priors, second[1] - last[1] - r_errors
+        r_norm = math.sqrt(float(np.vdot(r_errors, r_errors) + np.vdot(r_priors, r_priors)))
+        v_norm = math.sqrt(float(np.vdot(v_errors, v_errors) + np.vdot(v_priors, v_priors)))
+        fallback = tuple(second)
+        last = fallback
+        if v_norm == 0.0 or max_iter - n_iter < 2:
+            # No direction, or no budget to check an extrapolation and still fall back: a plain EM step next.
+            start, fallback = fallback, None
+            continue
+        a = min(-r_norm / v_norm, -1.0)
+        errors_x, log_errors_x, priors_x = project(
+            start[1] - 2 * a * r_errors + a * a * v_errors, start[0] - 2 * a * r_priors + a * a * v_priors
+        )
+        start = (priors_x, errors_x, log_errors_x)
+    return n_iter, False, *last
+
+
 def _expected_log_joint(
     counts: FloatArray, log_errors: FloatArray, priors: FloatArray, seen_pair: NDArray[np.bool_]
 ) -> float:
@@ -314,7 +418,8 @@ class _Block:
     ``spill_item``, the item's column in the block). ``slot_cells`` and ``spill_cells`` are the flat ``(class,
     pair)`` bins of every (class, slot) and (class, spilled judgment), for the M-step's ``np.add.at``;
     ``spill_item_cells`` the flat ``(class, column)`` bins of the spilled judgments, for the E-step's. ``clamp``
-    lists the columns of gold items and ``clamp_columns`` their one-hot ``(k, n_gold)`` posteriors.
+    lists the columns of gold items, ``clamp_class`` their gold classes and ``clamp_columns`` their one-hot
+    ``(k, n_gold)`` posteriors.
     """
 
     start: int
@@ -326,6 +431,7 @@ class _Block:
     spill_cells: IntArray
     spill_item_cells: IntArray
     clamp: IntArray
+    clamp_class: IntArray
     clamp_columns: FloatArray
 
     def add_pair_sums(self, post: FloatArray, sums: FloatArray) -> None:
@@ -404,6 +510,7 @@ class _Layout:
                     spill_cells=(offsets * (n_pairs + 1) + block_spill_pair).ravel(),
                     spill_item_cells=(offsets * (stop - start) + block_spill_item).ravel(),
                     clamp=block_clamp - start,
+                    clamp_class=judged_gold[block_clamp],
                     clamp_columns=eye[:, judged_gold[block_clamp]],
                 )
             )
@@ -422,30 +529,43 @@ class _Layout:
             block.add_pair_sums(post[:, block.start : block.stop], sums)
         return sums.reshape(self.k, -1)[:, :-1]
 
-    def em_pass(self, log_errors: FloatArray, log_priors: FloatArray, post: FloatArray) -> tuple[FloatArray, float]:
+    def em_pass(
+        self, log_errors: FloatArray, log_priors: FloatArray, post: FloatArray, likelihood: bool = False
+    ) -> tuple[FloatArray, float, float]:
         """One E-step (with gold clamped) and the M-step's expected counts, fused block by block.
 
         Writes the new ``(k, n_judged)`` posteriors into ``post`` and returns the ``(k, n_pairs)`` expected counts
         (see :meth:`pair_sums`) and ``sum q log q`` over the posteriors ``q`` clipped below at ``_EPS`` (crowd-kit's
-        entropy term, negated). ``log_errors`` is ``(k, n_pairs + 1)`` with the sentinel column; ``log_priors`` is
-        ``-inf`` for absent classes. (Their posteriors are 0, clipped to ``_EPS``: a constant that crowd-kit, which
+        entropy term, negated; 0 with ``likelihood``), and with ``likelihood`` the log-likelihood of the judgments at
+        these parameters (``log sum_t exp(log joint)`` per item; the log joint at the gold class for gold items),
+        else 0.
+        ``log_errors`` is ``(k, n_pairs + 1)`` with the sentinel column; ``log_priors`` is ``-inf`` for absent
+        classes. (Their posteriors are 0, clipped to ``_EPS``: a constant that crowd-kit, which
         does not know them, leaves out, and that cancels in the change of the bound between iterations.)
         """
         n_bins = self.k * (self.n_pairs + 1)
         sums = np.zeros(n_bins)
         q_log_q = 0.0
+        log_lik = 0.0
         for block in self.blocks:
             loglik = block.log_likelihoods(log_errors)
             loglik += log_priors[:, np.newaxis]
             # Shift every item's maximum to 0 before exponentiating (the max is finite: some class is present).
-            loglik -= loglik.max(axis=0)
+            shift = loglik.max(axis=0)
+            loglik -= shift
             block_post = np.exp(loglik, out=post[:, block.start : block.stop])
-            block_post /= block_post.sum(axis=0)
+            norm = block_post.sum(axis=0)
+            if likelihood:
+                item_log_lik = np.log(norm) + shift
+                item_log_lik[block.clamp] = shift[block.clamp] + loglik[block.clamp_class, block.clamp]
+                log_lik += float(item_log_lik.sum())
+            block_post /= norm
             block_post[:, block.clamp] = block.clamp_columns
             block.add_pair_sums(block_post, sums)
-            clipped = np.maximum(block_post, _EPS).ravel()
-            q_log_q += float(np.einsum("i,i->", clipped, np.log(clipped)))
-        return sums.reshape(self.k, -1)[:, :-1], q_log_q
+            if not likelihood:  # the entropy only serves the plain loop's stopping rule
+                clipped = np.maximum(block_post, _EPS).ravel()
+                q_log_q += float(np.einsum("i,i->", clipped, np.log(clipped)))
+        return sums.reshape(self.k, -1)[:, :-1], q_log_q, log_lik
 
 
 def _slot_height(run_lengths: IntArray) -> int:

@@ -247,20 +247,34 @@ def self_consistency(
     ordered pairs of distinct judgments are compared; a label given ``c`` times contributes ``c (c - 1)`` agreeing
     pairs. Items judged once contribute nothing.
 
-    Implementation: one ``np.lexsort`` by (annotator, item, label), then run lengths of equal (annotator, item)
-    and equal (annotator, item, label) keys, summed per annotator with ``np.bincount``.
+    Implementation: one sort by (annotator, item, label) — of a single combined int64 key when the three ranges
+    fit, else ``np.lexsort`` — then run lengths of equal (annotator, item) and equal (annotator, item, label) keys,
+    summed per annotator with ``np.bincount``.
 
     Returns :class:`SelfConsistency`; ``rate`` is NaN for an annotator with no repeated item.
     """
     index = _annotator_index(annotators, n_annotators)
     item_ids = _labels(items, "items", index.size)
     label_codes = _labels(labels, "labels", index.size)
-    order = np.lexsort((label_codes, item_ids, index))
-    a, i, lab = index[order], item_ids[order], label_codes[order]
-    new_item = np.ones(a.size, dtype=np.bool_)
-    new_item[1:] = (a[1:] != a[:-1]) | (i[1:] != i[:-1])
-    new_label = new_item.copy()
-    new_label[1:] |= lab[1:] != lab[:-1]
+    if index.size:  # shift to 0 .. range - 1 (codes may be negative, e.g. -1 for none)
+        item_ids, label_codes = item_ids - item_ids.min(), label_codes - label_codes.min()
+    n_item = int(item_ids.max()) + 1 if index.size else 1
+    n_label = int(label_codes.max()) + 1 if index.size else 1
+    if n_annotators * n_item * n_label < 2**62:
+        key = np.sort((index * n_item + item_ids) * n_label + label_codes)
+        pair_key = key // n_label
+        a = pair_key // n_item
+        new_item = np.ones(a.size, dtype=np.bool_)
+        new_item[1:] = pair_key[1:] != pair_key[:-1]
+        new_label = np.ones(a.size, dtype=np.bool_)
+        new_label[1:] = key[1:] != key[:-1]
+    else:
+        order = np.lexsort((label_codes, item_ids, index))
+        a, i, lab = index[order], item_ids[order], label_codes[order]
+        new_item = np.ones(a.size, dtype=np.bool_)
+        new_item[1:] = (a[1:] != a[:-1]) | (i[1:] != i[:-1])
+        new_label = new_item.copy()
+        new_label[1:] |= lab[1:] != lab[:-1]
     item_starts = np.flatnonzero(new_item)
     label_starts = np.flatnonzero(new_label)
     item_runs = np.diff(np.append(item_starts, a.size))

@@ -46,6 +46,8 @@ from typing import Final
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._keys import group_keys
+
 __all__ = [
     "TIE_MODELS",
     "BradleyTerryResult",
@@ -508,8 +510,8 @@ def bradley_terry_intervals(
     bradley_terry(n, won, lost, ties=tied, tie_model=tie_model, alpha=alpha, tol=_BOOT_TOL)
 
     # Distinct comparison kinds: directed decisive pairs (flat index w * n + l) and unordered tied pairs.
-    decisive_keys, decisive_counts = np.unique(won * n + lost, return_counts=True)
-    tie_keys, tie_counts = np.unique(tied.min(axis=1) * n + tied.max(axis=1), return_counts=True)
+    decisive_keys, decisive_counts, _ = group_keys(won * n + lost, n * n)
+    tie_keys, tie_counts, _ = group_keys(tied.min(axis=1) * n + tied.max(axis=1), n * n)
     n_kinds = decisive_keys.size
     pool = np.concatenate([decisive_counts, tie_counts]).astype(np.float64)
     total = int(pool.sum())

@@ -447,4 +447,4 @@ def test_stats_loops_only_over_row_blocks() -> None:
     assert isinstance(loop, ast.For)
     binomial = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "binomial_test")
     assert loop in list(ast.walk(binomial))
-    assert ast.unparse(loop.iter) == "range(0, n_u.size, rows_per_block)"
+    assert ast.unparse(loop.iter) == "np.split(order, starts)"
