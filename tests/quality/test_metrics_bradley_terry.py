@@ -1,4 +1,5 @@
-"""Bradley-Terry fits against a published table (Agresti 2002), choix, and scipy-maximised Davidson likelihoods.
+"""Bradley-Terry fits against a published table (Agresti 2002), Davidson's (1970) pudding example fitted by his own
+algorithm, choix, and scipy-maximised Davidson likelihoods.
 
 Oracles (dev-only): ``choix.ilsr_pairwise`` / ``choix.opt_pairwise`` for the plain model (``alpha`` means choix's
 ``opt_pairwise`` penalty ``alpha * sum(theta ** 2)``), and ``scipy.optimize.minimize`` on the Davidson (1970)
@@ -196,6 +197,62 @@ def test_davidson_matches_scipy_maximisation(seed: int, alpha: float) -> None:
     # Ours is the maximum: no better than the oracle's optimum by more than rounding, and never worse.
     ours = davidson_nll(result.theta, result.nu, winners, losers, ties, alpha)
     assert ours <= davidson_nll(theta, nu, winners, losers, ties, alpha) + 1e-9
+
+
+# Davidson (1970), JASA 65, 317-328: paired comparisons of six brands of chocolate pudding with "no preference"
+# allowed. Rows: brands i, j (1-based), comparisons r_ij, preferences for i, for j, ties. (The data set is also
+# the R package PlackettLuce's ``pudding``.)
+PUDDING = np.array(
+    [
+        [1, 2, 57, 19, 22, 16], [1, 3, 47, 16, 19, 12], [2, 3, 48, 19, 19, 10], [1, 4, 54, 18, 23, 13],
+        [2, 4, 51, 23, 19, 9], [3, 4, 54, 19, 20, 15], [1, 5, 50, 13, 19, 18], [2, 5, 48, 16, 20, 12],
+        [3, 5, 48, 16, 15, 17], [4, 5, 47, 17, 14, 16], [1, 6, 51, 18, 21, 12], [2, 6, 54, 22, 20, 12],
+        [3, 6, 41, 13, 18, 10], [4, 6, 51, 14, 19, 18], [5, 6, 44, 11, 21, 12],
+    ]
+)  # fmt: skip
+
+
+def davidson_1970_iteration(table: np.ndarray, max_iter: int = 10_000) -> tuple[np.ndarray, float]:
+    """Davidson's (1970) own fixed-point iteration for his maximum-likelihood equations (Sec. 3 of the paper):
+    ``pi_k = s_k / sum_pairs r (2 + nu sqrt(pi_other / pi_k)) / (pi_i + pi_j + nu sqrt(pi_i pi_j))`` with
+    ``s_k`` twice the wins plus the ties of ``k``, then ``nu = T / sum_pairs r sqrt(pi_i pi_j) / (...)``; the
+    strengths normalised to sum 1. An algorithm independent of ours (Newton on the log-strengths)."""
+    i, j = table[:, 0] - 1, table[:, 1] - 1
+    r, w_ij, w_ji, t_ij = (table[:, c].astype(float) for c in range(2, 6))
+    n = int(max(i.max(), j.max())) + 1
+    ties = t_ij.sum()
+    nu = 2 * ties / ((w_ij + w_ji + t_ij).sum() - ties)
+    score = np.bincount(i, 2 * w_ij + t_ij, n) + np.bincount(j, 2 * w_ji + t_ij, n)
+    pi = np.full(n, 1 / n)
+    for _ in range(max_iter):
+        root = np.sqrt(pi[i] * pi[j])
+        denominator = pi[i] + pi[j] + nu * root
+        towards_i = r * (2 + nu * np.sqrt(pi[j] / pi[i])) / denominator
+        towards_j = r * (2 + nu * np.sqrt(pi[i] / pi[j])) / denominator
+        new = score / (np.bincount(i, towards_i, n) + np.bincount(j, towards_j, n))
+        new /= new.sum()
+        root = np.sqrt(new[i] * new[j])
+        nu = ties / (r * root / (new[i] + new[j] + nu * root)).sum()
+        if np.abs(np.log(new) - np.log(pi)).max() < 1e-14:
+            break
+        pi = new
+    return np.log(new) - np.log(new).mean(), float(nu)
+
+
+def test_davidson_pudding_example_matches_davidsons_own_algorithm() -> None:
+    i, j, _, w_ij, w_ji, t_ij = PUDDING.T
+    winners = np.concatenate([np.repeat(i, w_ij), np.repeat(j, w_ji)]) - 1
+    losers = np.concatenate([np.repeat(j, w_ij), np.repeat(i, w_ji)]) - 1
+    ties = np.column_stack([np.repeat(i, t_ij), np.repeat(j, t_ij)]) - 1
+    assert winners.size + len(ties) == PUDDING[:, 2].sum() == 745
+    result = bradley_terry(6, winners, losers, ties=ties, tie_model="davidson")
+    theta, nu = davidson_1970_iteration(PUDDING)
+    assert result.converged
+    np.testing.assert_allclose(result.theta, theta, atol=1e-8)
+    assert result.nu == pytest.approx(nu, rel=1e-8)
+    # Brand 6 is preferred most and brand 1 least; ties are common (nu near 0.7: about a quarter of comparisons).
+    assert np.argmax(result.theta) == 5 and np.argmin(result.theta) == 0
+    assert 0.6 < result.nu < 0.8
 
 
 def test_davidson_without_ties_is_plain_bradley_terry_with_nu_zero() -> None:
