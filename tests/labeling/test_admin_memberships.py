@@ -142,8 +142,8 @@ def test_customer_admins_cannot_reach_user_group_and_organization_admins(
     client.force_login(user)
     apps = _admin_index_apps(client)
     assert "auth" not in apps
-    assert set(apps) == {"labeling", "routing"}
-    assert apps["labeling"] | apps["routing"] == {model.__name__ for model in TENANT_ADMIN_MODELS}
+    assert set(apps) == {"labeling", "quality", "routing"}
+    assert apps["labeling"] | apps["routing"] | apps["quality"] == {model.__name__ for model in TENANT_ADMIN_MODELS}
     before = snapshot()
     objects = {User: user, Group: group, Organization: tenancy.org_a}
     for model in SUPERUSER_ONLY_MODELS:

@@ -22,6 +22,7 @@ from django.urls import reverse
 
 from labeling.admin_base import SuperuserOnlyMixin, TenantAdmin
 from labeling.models import Annotation, Label, Membership, Project, Role, Task
+from quality.services import project_quality_recompute
 from routing.models import AnnotatorQualification, Assignment, ProjectRequirement, Qualification, TaskRequirement
 from routing.services import (
     annotation_submit,
@@ -168,8 +169,8 @@ def snapshot() -> dict[str, list[dict[str, Any]]]:
 
 
 def seed_annotations(tenancy: Tenancy) -> tuple[Annotation, Annotation]:
-    """A qualification, a grant, a requirement, a lease and a judgment per organization, so that every tenant
-    model has rows in both."""
+    """A qualification, a grant, a requirement, a lease, a judgment and the quality results computed from it per
+    organization, so that every tenant model has rows in both."""
     annotations = []
     for project, task, annotator in (
         (tenancy.project_a, tenancy.task_a, tenancy.annotator_a),
@@ -184,6 +185,7 @@ def seed_annotations(tenancy: Tenancy) -> tuple[Annotation, Annotation]:
         annotations.append(
             annotation_submit(assignment=lease, label="a", client_id=f"seed-{task.pk}", seconds=2, actor=annotator)
         )
+        project_quality_recompute(project_id=project.pk)
     return annotations[0], annotations[1]
 
 
