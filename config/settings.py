@@ -30,6 +30,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "labeling",
     "routing",
     "quality",
@@ -150,9 +152,37 @@ LOGIN_REDIRECT_URL = "work"
 LOGOUT_REDIRECT_URL = "login"
 
 REST_FRAMEWORK = {
-    # Nothing is public by default.
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # Nothing is public by default: an organization API key (Authorization: Bearer) or a signed-in admin's session
+    # (with CSRF). Every API view derives from labeling.api.base.TenantAPIView, which scopes to the organization.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "labeling.api.auth.ApiKeyAuthentication",
+        "labeling.api.auth.CsrfSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["labeling.api.auth.OrganizationAccess"],
+    "DEFAULT_THROTTLE_CLASSES": ["labeling.api.auth.CallerRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api": env_str("API_THROTTLE_RATE", "6000/min")},
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "labeling.api.base.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Concord API",
+    "DESCRIPTION": "Import tasks and judgments, read quality, export TRL-ready datasets. Authenticate with "
+    "`Authorization: Bearer <organization API key>`.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["labeling.api.auth.OrganizationAccess"],
+    "SERVE_AUTHENTICATION": [
+        "labeling.api.auth.ApiKeyAuthentication",
+        "labeling.api.auth.CsrfSessionAuthentication",
+    ],
+    # Swagger UI's files come from the drf-spectacular-sidecar package (served by whitenoise): no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Internationalisation -----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from labeling import views
 from quality import views as quality_views
@@ -33,5 +34,8 @@ urlpatterns = [
         name="quality-unpause",
     ),
     path("projects/<int:project_id>/quality/recompute", quality_views.quality_recompute, name="quality-recompute"),
+    path("api/v1/", include("labeling.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
 ]

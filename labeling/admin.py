@@ -20,7 +20,12 @@ from django.http import HttpRequest
 from labeling.admin_base import SuperuserOnlyMixin, TenantAdmin, TenantInline
 from labeling.models import Annotation, Label, Membership, Organization, Project, ProjectKind, Role, Task
 from labeling.selectors import organization_admin_count
-from labeling.services import membership_add, project_ensure_pairwise_labels, project_stats_request_refresh
+from labeling.services import (
+    membership_add,
+    project_ensure_pairwise_labels,
+    project_ranks_request_refresh,
+    project_stats_request_refresh,
+)
 from labeling.tenancy import request_membership
 from labeling.validation import label_value_error, payload_errors
 from routing.admin import ProjectRequirementInline, TaskRequirementInline
@@ -164,9 +169,7 @@ class ProjectAdmin(TenantAdmin):
     def save_model(self, request: HttpRequest, obj: Project, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if change and "sampling_strategy" in form.changed_data:
-            from routing.tasks import refresh_project_ranks_task
-
-            transaction.on_commit(lambda: refresh_project_ranks_task.delay(obj.pk))
+            project_ranks_request_refresh(project=obj)
             self.message_user(request, "Tasks are being re-ranked for the new sampling strategy.", messages.INFO)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
@@ -476,3 +479,6 @@ class AnnotationAdmin(TenantAdmin):
             for task in tasks:
                 task_progress_refresh(task=task, project=task.project)
         project_stats_request_refresh(project_ids=sorted({task.project_id for task in tasks}))
+
+
+from labeling.api import admin as api_admin  # noqa: E402,F401  (registers ApiKeyAdmin)

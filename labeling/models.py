@@ -450,3 +450,37 @@ class ProjectStats(models.Model):
 
     def __str__(self) -> str:
         return f"Stats of {self.project_id}"
+
+
+class ApiKey(models.Model):
+    """An organization's key for the REST API. Only a SHA-256 hash of the key is stored; ``prefix`` names it.
+
+    A key is ``cnc_<prefix>_<secret>`` (the secret is 256 random bits), shown once when it is created. It acts for
+    its organization with an admin's reach over projects, tasks and data (never members or keys), or read-only.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, help_text="What the key is for, e.g. the pipeline that uses it.")
+    prefix = models.CharField(max_length=16, unique=True, editable=False, help_text="Shown to tell keys apart.")
+    key_hash = models.CharField(max_length=64, editable=False)
+    read_only = models.BooleanField(default=False, help_text="Can read and export, never write.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = TenantManager()
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["organization", "-created_at"]
+        indexes = [models.Index(fields=["organization", "created_at"], name="apikey_org_created")]
+
+    def __str__(self) -> str:
+        return f"{self.name} (cnc_{self.prefix}_…)"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

@@ -86,6 +86,49 @@ def project_create(
     return project
 
 
+#: Project settings that may change after creation (the kind fixes every task's payload shape: never).
+PROJECT_UPDATABLE = (
+    "name",
+    "instructions",
+    "min_judgments",
+    "max_judgments",
+    "consensus_threshold",
+    "gold_rate",
+    "lease_ttl_seconds",
+    "sampling_strategy",
+    "sensitive_daily_cap",
+    "auto_pause",
+    "pause_gold_threshold",
+    "pause_min_gold",
+    "too_fast_seconds",
+    "strength_scale",
+)
+
+
+def project_ranks_request_refresh(*, project: Project) -> None:
+    """Re-rank the project's tasks (a new sampling strategy) in a job, once the transaction commits."""
+    from routing.tasks import refresh_project_ranks_task
+
+    project_id = project.pk
+    transaction.on_commit(lambda: refresh_project_ranks_task.delay(project_id))
+
+
+@transaction.atomic
+def project_update(*, project: Project, **fields: Any) -> Project:
+    """Change a project's settings (``PROJECT_UPDATABLE``); a new sampling strategy re-ranks its tasks."""
+    unknown = sorted(set(fields) - set(PROJECT_UPDATABLE))
+    if unknown:
+        raise ValidationError({name: "cannot be changed" for name in unknown})
+    strategy = project.sampling_strategy
+    for name, value in fields.items():
+        setattr(project, name, value)
+    project.full_clean()
+    project.save()
+    if project.sampling_strategy != strategy:
+        project_ranks_request_refresh(project=project)
+    return project
+
+
 def project_label_values(*, project: Project) -> set[str]:
     return set(Label.objects.filter(project=project).values_list("value", flat=True))
 

@@ -1,0 +1,10 @@
+"""``/api/v1/`` routes."""
+
+from django.urls import path
+
+from labeling.api import projects
+
+urlpatterns = [
+    path("projects/", projects.ProjectListView.as_view(), name="api-projects"),
+    path("projects/<int:project_id>/", projects.ProjectDetailView.as_view(), name="api-project"),
+]
