@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -136,3 +137,28 @@ class CallerRateThrottle(SimpleRateThrottle):
         caller = caller_for(request)
         ident = caller.label if caller else self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """The key as an OpenAPI HTTP bearer scheme."""
+
+    target_class = "labeling.api.auth.ApiKeyAuthentication"
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "cnc_<prefix>_<secret>",
+            "description": "An organization API key, created in the admin or with manage.py create_api_key.",
+        }
+
+
+class SessionScheme(OpenApiAuthenticationExtension):
+    """A signed-in admin's or manager's session cookie (with the CSRF token on writes)."""
+
+    target_class = "labeling.api.auth.CsrfSessionAuthentication"
+    name = "session"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {"type": "apiKey", "in": "cookie", "name": "sessionid"}

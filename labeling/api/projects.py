@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -97,11 +98,22 @@ def _output(projects: list[Project]) -> list[dict[str, Any]]:
     return ProjectOutputSerializer(rows, many=True).data
 
 
+class ProjectListSerializer(serializers.Serializer):
+    results = ProjectOutputSerializer(many=True)
+
+
 class ProjectListView(TenantAPIView):
+    @extend_schema(operation_id="projects_list", responses=ProjectListSerializer, tags=["projects"])
     def get(self, request: Request) -> Response:
         projects = list(Project.objects.for_org(self.caller.organization_id).select_related("stats").order_by("name"))
         return Response({"results": _output(projects)})
 
+    @extend_schema(
+        operation_id="projects_create",
+        request=ProjectCreateSerializer,
+        responses={201: ProjectOutputSerializer},
+        tags=["projects"],
+    )
     def post(self, request: Request) -> Response:
         data = ProjectCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -118,9 +130,16 @@ class ProjectListView(TenantAPIView):
 
 
 class ProjectDetailView(TenantAPIView):
+    @extend_schema(operation_id="projects_retrieve", responses=ProjectOutputSerializer, tags=["projects"])
     def get(self, request: Request, project_id: int) -> Response:
         return Response(_output([self.project(project_id)])[0])
 
+    @extend_schema(
+        operation_id="projects_update",
+        request=ProjectUpdateSerializer,
+        responses=ProjectOutputSerializer,
+        tags=["projects"],
+    )
     def patch(self, request: Request, project_id: int) -> Response:
         project = self.project(project_id)
         data = ProjectUpdateSerializer(data=request.data, partial=True)

@@ -21,6 +21,7 @@ from django.test.client import RequestFactory
 from django.urls import reverse
 
 from labeling.admin_base import SuperuserOnlyMixin, TenantAdmin
+from labeling.apikeys import api_key_create
 from labeling.models import Annotation, Label, Membership, Project, Role, Task
 from quality.services import project_quality_recompute
 from routing.models import AnnotatorQualification, Assignment, ProjectRequirement, Qualification, TaskRequirement
@@ -186,6 +187,7 @@ def seed_annotations(tenancy: Tenancy) -> tuple[Annotation, Annotation]:
             annotation_submit(assignment=lease, label="a", client_id=f"seed-{task.pk}", seconds=2, actor=annotator)
         )
         project_quality_recompute(project_id=project.pk)
+        api_key_create(organization=project.organization, name=f"key of {project.organization.slug}")
     return annotations[0], annotations[1]
 
 
