@@ -93,11 +93,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-elif env_bool("DATABASE_PREPARED_STATEMENTS", True):
-    # The router's hand-written statements (routing/sql.py) run prepared: planning them costs more than running
-    # them. The ORM's client-side-binding cursors never prepare, so nothing else changes. Turn off behind a
-    # connection pooler that cannot keep prepared statements (PgBouncer before 1.21 in transaction mode).
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
+# The router's hand-written statements (routing/sql.py) run prepared: planning them costs more than running them.
+# Only they are prepared, explicitly; the connection's automatic preparation stays off (Django's default), because
+# psycopg's automatic mode also counts every ORM statement in a cache keyed by its full text, which would keep
+# the last hundred bulk INSERTs of an import (megabytes each) alive. Turn off behind a connection pooler that
+# cannot keep prepared statements (PgBouncer before 1.21 in transaction mode).
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache and Celery ----------------------------------------------------------------------------------
@@ -167,6 +168,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
+# Imports: a body larger than this is refused with 413 before anything is read.
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 2 * 1024**3, minimum=1)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Concord API",
     "DESCRIPTION": "Import tasks and judgments, read quality, export TRL-ready datasets. Authenticate with "

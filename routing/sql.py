@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
 # A grant that satisfies requirement ``r`` for annotator %(user)s right now: held at the level, unexpired, and
@@ -128,8 +129,18 @@ def _cursor(sql: str, params: Any) -> Iterator[Any]:
         import psycopg
 
         connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(sql, params, prepare=True)
+        raw = connection.connection
+        with psycopg.Cursor(raw) as cursor:
+            if settings.DATABASE_PREPARED_STATEMENTS:
+                # Automatic preparation is off for the connection (config/settings.py); this statement is prepared
+                # explicitly, which psycopg allows only while a threshold is set.
+                previous, raw.prepare_threshold = raw.prepare_threshold, 0
+                try:
+                    cursor.execute(sql, params, prepare=True)
+                finally:
+                    raw.prepare_threshold = previous
+            else:
+                cursor.execute(sql, params)
             yield cursor
     else:
         with connection.cursor() as cursor:

@@ -22,6 +22,7 @@ from labeling.models import Annotation, Project, Task, TaskStatus
 from routing.models import Assignment
 from routing.services import annotation_submit, assignment_skip, next_task
 from tests import factories
+from tests.conftest import Tenancy
 from tests.routing.helpers import annotators, overjudged, overlap_violations
 from tests.services import needs_postgres
 
@@ -162,3 +163,17 @@ def test_a_task_being_leased_is_skipped_by_a_concurrent_picker(monkeypatch: pyte
     assert results["B"] is None, "B must skip the task A holds locked"
     assert results["A"].task_id == task.pk
     assert Assignment.objects.filter(task=task).count() == 1
+
+
+@needs_postgres
+def test_router_statements_are_prepared_and_orm_statements_are_not_counted(tenancy: Tenancy) -> None:
+    """Only the router's statements are prepared (explicitly); the ORM's big statements are not kept in psycopg's
+    preparation cache, which holds each counted statement's full text (an import's INSERTs are megabytes)."""
+    factories.make_task(tenancy.project_a)
+    next_task(annotator=tenancy.annotator_a, project=tenancy.project_a)
+    raw = connection.connection
+    assert raw.prepare_threshold is None
+    prepared = raw._prepared  # psycopg's cache: statements prepared (names) and candidates (counts)
+    assert prepared._names, "the router's pick runs as a prepared statement"
+    Task.objects.filter(external_id="x" * 10_000).exists()
+    assert not any(b"x" * 10_000 in key[0] for key in prepared._counts), "an ORM statement was counted"

@@ -287,6 +287,7 @@ COVERED_ROUTES = {
     "quality-recompute": "tests/quality/test_dashboard.py::test_outsider_gets_404_on_every_quality_url",
     "api-projects": "scoped to the caller: tests/api/test_projects.py::test_list_shows_only_the_callers_projects",
     "api-project": "tests/api/test_projects.py::test_another_organizations_project_is_404_like_a_missing_one",
+    "api-tasks-import": "tests/api/test_import.py::test_import_crosses_no_organization",
     "api-schema": "no tenant data; needs a credential: tests/api/test_schema.py",
     "api-docs": "no tenant data; needs a credential: tests/api/test_schema.py",
 }
