@@ -167,9 +167,15 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "labeling.api.base.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    # ?format= names an import's or export's data format here, not a DRF renderer.
+    "URL_FORMAT_OVERRIDE": None,
 }
 # Imports: a body larger than this is refused with 413 before anything is read.
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 2 * 1024**3, minimum=1)
+
+# Exports hold tasks completed at least this long ago, so that a `since` pull cannot miss a task whose completing
+# judgment committed late; the newest ones come with the next pull.
+EXPORT_SETTLE_SECONDS = env_int("EXPORT_SETTLE_SECONDS", 60, minimum=0)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Concord API",

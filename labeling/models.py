@@ -292,6 +292,9 @@ class Task(models.Model):
     is_sensitive = models.BooleanField(default=False, help_text="Requires a sensitivity clearance.")
     rank = models.FloatField(default=0, help_text="Sampling order within the project: lowest first.")
     shuffle = models.FloatField(default=shuffle_key, help_text="Random key for random sampling and gold picks.")
+    completed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the task last became complete (exports pull what completed since)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -341,6 +344,12 @@ class Task(models.Model):
                 fields=["organization", "project", "shuffle"],
                 condition=Q(status="open", gold_label__isnull=False),
                 name="task_route_gold",
+            ),
+            # Exports walk a project's completed tasks in completion order (and resume from a cursor).
+            models.Index(
+                fields=["organization", "project", "completed_at", "id"],
+                condition=Q(completed_at__isnull=False),
+                name="task_export_order",
             ),
         ]
 

@@ -260,10 +260,22 @@ def _settle(
         threshold=threshold,
         posterior=_posterior(evidence, project_id) if len(evidence) >= min_j else None,
     )
+    # completed_at: kept while the task stays complete, set when it becomes complete, cleared if it reopens.
     sql.execute(
         "UPDATE labeling_task SET judgment_count = %s, status = %s, resolution = %s, consensus_label = %s, "
-        "extra_judgments = %s, updated_at = %s WHERE id = %s",
-        [sum(counts.values()), status, resolution, consensus_label, extra, sql.timestamp(now), task_id],
+        "extra_judgments = %s, updated_at = %s, "
+        "completed_at = CASE WHEN %s THEN COALESCE(completed_at, %s) ELSE NULL END WHERE id = %s",
+        [
+            sum(counts.values()),
+            status,
+            resolution,
+            consensus_label,
+            extra,
+            sql.timestamp(now),
+            status == TaskStatus.COMPLETE,
+            sql.timestamp(now),
+            task_id,
+        ],
     )
 
 

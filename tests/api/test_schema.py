@@ -19,7 +19,7 @@ def test_schema_is_valid_openapi_3_and_lists_the_api(api_a: KeyClient) -> None:
     validate_schema(schema)  # raises on an invalid document
     assert schema["openapi"].startswith("3.")
     assert {"/api/v1/projects/", "/api/v1/projects/{project_id}/"} <= set(schema["paths"])
-    json_response = api_a.get("/api/schema/", {"format": "json"})
+    json_response = api_a.get("/api/schema/", headers={"Accept": "application/vnd.oai.openapi+json"})
     assert json_response.status_code == 200 and json_response.json()["info"]["title"] == "Concord API"
 
 

@@ -288,6 +288,8 @@ COVERED_ROUTES = {
     "api-projects": "scoped to the caller: tests/api/test_projects.py::test_list_shows_only_the_callers_projects",
     "api-project": "tests/api/test_projects.py::test_another_organizations_project_is_404_like_a_missing_one",
     "api-tasks-import": "tests/api/test_import.py::test_import_crosses_no_organization",
+    "api-export": "tests/api/test_export.py::test_export_crosses_no_organization",
+    "api-export-summary": "tests/api/test_export.py::test_export_crosses_no_organization",
     "api-schema": "no tenant data; needs a credential: tests/api/test_schema.py",
     "api-docs": "no tenant data; needs a credential: tests/api/test_schema.py",
 }
