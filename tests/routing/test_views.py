@@ -290,6 +290,11 @@ COVERED_ROUTES = {
     "api-tasks-import": "tests/api/test_import.py::test_import_crosses_no_organization",
     "api-export": "tests/api/test_export.py::test_export_crosses_no_organization",
     "api-export-summary": "tests/api/test_export.py::test_export_crosses_no_organization",
+    "api-tasks": "tests/api/test_reads.py::test_reads_cross_no_organization",
+    "api-annotations": "tests/api/test_reads.py::test_reads_cross_no_organization",
+    "api-quality": "tests/api/test_reads.py::test_reads_cross_no_organization",
+    "api-annotators": "tests/api/test_reads.py::test_reads_cross_no_organization",
+    "api-models": "tests/api/test_reads.py::test_reads_cross_no_organization",
     "api-schema": "no tenant data; needs a credential: tests/api/test_schema.py",
     "api-docs": "no tenant data; needs a credential: tests/api/test_schema.py",
 }
