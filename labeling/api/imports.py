@@ -3,7 +3,7 @@ named ``file``) into ``labeling.imports.tasks_import``."""
 
 from __future__ import annotations
 
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
@@ -14,7 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from labeling.api.base import TenantAPIView
-from labeling.imports import FORMATS, MODES, ON_ERROR, tasks_import
+from labeling.imports import FORMATS, MODES, ON_ERROR, ImportReport, tasks_import
+from labeling.imports.history import annotations_import, predictions_import
 
 CONTENT_TYPES = {
     "application/x-ndjson": "jsonl",
@@ -84,32 +85,107 @@ IMPORT_PARAMETERS = [
 ]
 
 
-class TaskImportView(TenantAPIView):
-    @extend_schema(
-        operation_id="tasks_import",
-        parameters=IMPORT_PARAMETERS,
-        request={
-            "application/x-ndjson": OpenApiTypes.BINARY,
-            "application/json": {"type": "array", "items": {"type": "object"}},
-            "text/csv": OpenApiTypes.BINARY,
-            "multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}},
-        },
-        responses={200: ImportReportSerializer, 400: ImportReportSerializer, 413: OpenApiTypes.OBJECT},
-        tags=["tasks"],
-    )
+def _check_parameters(request: Request, allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(request.query_params) - set(allowed))
+    if unknown:
+        raise ValidationError({name: ["is not a parameter of this endpoint"] for name in unknown})
+
+
+class ImportView(TenantAPIView):
+    """Reads the body as a stream and answers with the import's report: 200 when written, 400 when not."""
+
+    parameters: tuple[str, ...] = ("format", "on_error")
+
+    def run(self, project: Any, stream: IO[bytes], fmt: str, request: Request) -> ImportReport:
+        raise NotImplementedError
+
     def post(self, request: Request, project_id: int) -> Response:
         project = self.project(project_id)
+        _check_parameters(request, self.parameters)
         try:
             stream, fmt = import_source(request)
         except PayloadTooLarge:
             limit = settings.IMPORT_MAX_BYTES
             return Response({"detail": f"The file is larger than {limit:,} bytes."}, status=413)
-        report = tasks_import(
+        report = self.run(project, stream, fmt, request)
+        code = status.HTTP_200_OK if report.committed else status.HTTP_400_BAD_REQUEST
+        return Response(report.as_dict(), status=code)
+
+
+IMPORT_BODY = {
+    "application/x-ndjson": OpenApiTypes.BINARY,
+    "application/json": {"type": "array", "items": {"type": "object"}},
+    "text/csv": OpenApiTypes.BINARY,
+    "multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}},
+}
+IMPORT_RESPONSES = {200: ImportReportSerializer, 400: ImportReportSerializer, 413: OpenApiTypes.OBJECT}
+
+
+class TaskImportView(ImportView):
+    parameters = ("format", "on_error", "mode")
+
+    def run(self, project: Any, stream: IO[bytes], fmt: str, request: Request) -> ImportReport:
+        params = request.query_params
+        return tasks_import(
             project=project,
             stream=stream,
             fmt=fmt,
-            mode=request.query_params.get("mode", "create"),
-            on_error=request.query_params.get("on_error", "abort"),
+            mode=params.get("mode", "create"),
+            on_error=params.get("on_error", "abort"),
         )
-        code = status.HTTP_200_OK if report.committed else status.HTTP_400_BAD_REQUEST
-        return Response(report.as_dict(), status=code)
+
+    @extend_schema(
+        operation_id="tasks_import",
+        parameters=IMPORT_PARAMETERS,
+        request=IMPORT_BODY,
+        responses=IMPORT_RESPONSES,
+        tags=["tasks"],
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        return super().post(request, project_id)
+
+
+class AnnotationImportView(ImportView):
+    parameters = ("format", "on_error", "create_annotators")
+
+    def run(self, project: Any, stream: IO[bytes], fmt: str, request: Request) -> ImportReport:
+        create = request.query_params.get("create_annotators", "0").lower()
+        if create not in ("0", "1", "true", "false"):
+            raise ValidationError({"create_annotators": ["must be 1 or 0"]})
+        return annotations_import(
+            project=project,
+            stream=stream,
+            fmt=fmt,
+            on_error=request.query_params.get("on_error", "abort"),
+            create_annotators=create in ("1", "true"),
+        )
+
+    @extend_schema(
+        operation_id="annotations_import",
+        parameters=[
+            *IMPORT_PARAMETERS[::2],
+            OpenApiParameter("create_annotators", bool, description="Add unknown annotators as members."),
+        ],
+        request=IMPORT_BODY,
+        responses=IMPORT_RESPONSES,
+        tags=["judgments"],
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        return super().post(request, project_id)
+
+
+class PredictionImportView(ImportView):
+    def run(self, project: Any, stream: IO[bytes], fmt: str, request: Request) -> ImportReport:
+        return predictions_import(
+            project=project, stream=stream, fmt=fmt, on_error=request.query_params.get("on_error", "abort")
+        )
+
+    @extend_schema(
+        operation_id="predictions_import",
+        parameters=IMPORT_PARAMETERS[::2],
+        request=IMPORT_BODY,
+        responses=IMPORT_RESPONSES,
+        tags=["tasks"],
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        return super().post(request, project_id)

@@ -14,6 +14,16 @@ urlpatterns = [
     path("projects/<int:project_id>/annotators/", quality_api.AnnotatorScoreListView.as_view(), name="api-annotators"),
     path("projects/<int:project_id>/models", quality_api.ModelRankingListView.as_view(), name="api-models"),
     path("projects/<int:project_id>/tasks/import", imports.TaskImportView.as_view(), name="api-tasks-import"),
+    path(
+        "projects/<int:project_id>/annotations/import",
+        imports.AnnotationImportView.as_view(),
+        name="api-annotations-import",
+    ),
+    path(
+        "projects/<int:project_id>/predictions/import",
+        imports.PredictionImportView.as_view(),
+        name="api-predictions-import",
+    ),
     path("projects/<int:project_id>/export", exports.ProjectExportView.as_view(), name="api-export"),
     path(
         "projects/<int:project_id>/export/summary",
