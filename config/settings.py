@@ -172,6 +172,10 @@ REST_FRAMEWORK = {
 }
 # Imports: a body larger than this is refused with 413 before anything is read.
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 2 * 1024**3, minimum=1)
+# Bodies larger than this (or ?async=1) are saved to IMPORT_DIR and imported by a Celery worker: the API answers
+# 202 with the job's URL. IMPORT_DIR must be shared between the web and worker machines.
+IMPORT_ASYNC_BYTES = env_int("IMPORT_ASYNC_BYTES", 64 * 1024**2, minimum=1)
+IMPORT_DIR = Path(env_str("IMPORT_DIR", str(VAR_DIR / "imports")))
 
 # Exports hold tasks completed at least this long ago, so that a `since` pull cannot miss a task whose completing
 # judgment committed late; the newest ones come with the next pull.

@@ -493,3 +493,38 @@ class ApiKey(models.Model):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """A large import, run by a Celery worker from the file the API received: its progress and final report."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
+    kind = models.CharField(max_length=16, help_text="tasks, annotations or predictions")
+    options = models.JSONField(default=dict, help_text="format, mode, on_error, create_annotators")
+    path = models.CharField(max_length=500, help_text="The received file, under IMPORT_DIR (deleted when done).")
+    size = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=8, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    bytes_read = models.BigIntegerField(default=0)
+    rows = models.PositiveIntegerField(default=0)
+    report = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "project", "created_at"], name="importjob_org_project")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} import {self.pk}: {self.status}"

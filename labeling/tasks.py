@@ -8,3 +8,11 @@ from labeling.services import project_stats_refresh
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def refresh_project_stats_task(project_id: int) -> None:
     project_stats_refresh(project_id=project_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=4 * 3600, soft_time_limit=4 * 3600 - 60)
+def run_import_job_task(job_id: int) -> None:
+    """A large import (``labeling.imports.jobs``): atomic, so a redelivery after a lost worker starts over."""
+    from labeling.imports.jobs import import_job_run
+
+    import_job_run(job_id=job_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import IO, Any
 
 from django.conf import settings
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -16,6 +17,9 @@ from rest_framework.response import Response
 from labeling.api.base import TenantAPIView
 from labeling.imports import FORMATS, MODES, ON_ERROR, ImportReport, tasks_import
 from labeling.imports.history import annotations_import, predictions_import
+from labeling.imports.jobs import import_job_create, import_job_progress
+from labeling.models import ImportJob
+from labeling.tenancy import access_object
 
 CONTENT_TYPES = {
     "application/x-ndjson": "jsonl",
@@ -79,6 +83,9 @@ class ImportReportSerializer(serializers.Serializer):
 
 
 IMPORT_PARAMETERS = [
+    OpenApiParameter(
+        "async", bool, description="Run as a background job (202 with its URL); automatic for large files."
+    ),
     OpenApiParameter("format", str, enum=list(FORMATS), description="Overrides the Content-Type / file name."),
     OpenApiParameter("mode", str, enum=list(MODES), description="upsert: update tasks whose external_id exists."),
     OpenApiParameter("on_error", str, enum=list(ON_ERROR), description="skip: write the good rows anyway."),
@@ -92,24 +99,50 @@ def _check_parameters(request: Request, allowed: tuple[str, ...]) -> None:
 
 
 class ImportView(TenantAPIView):
-    """Reads the body as a stream and answers with the import's report: 200 when written, 400 when not."""
+    """Reads the body as a stream and answers with the import's report (200 when written, 400 when not), or, for
+    a body over ``IMPORT_ASYNC_BYTES`` or with ``?async=1``, spools it and answers 202 with the job's URL."""
 
-    parameters: tuple[str, ...] = ("format", "on_error")
+    kind = "tasks"
+    parameters: tuple[str, ...] = ("format", "on_error", "async")
 
-    def run(self, project: Any, stream: IO[bytes], fmt: str, request: Request) -> ImportReport:
+    def options(self, request: Request) -> dict[str, Any]:
+        return {"on_error": request.query_params.get("on_error", "abort")}
+
+    def run(self, project: Any, stream: IO[bytes], fmt: str, options: dict[str, Any]) -> ImportReport:
         raise NotImplementedError
 
     def post(self, request: Request, project_id: int) -> Response:
         project = self.project(project_id)
         _check_parameters(request, self.parameters)
+        run_async = request.query_params.get("async", "0").lower()
+        if run_async not in ("0", "1", "true", "false"):
+            raise ValidationError({"async": ["must be 1 or 0"]})
         try:
             stream, fmt = import_source(request)
         except PayloadTooLarge:
             limit = settings.IMPORT_MAX_BYTES
             return Response({"detail": f"The file is larger than {limit:,} bytes."}, status=413)
-        report = self.run(project, stream, fmt, request)
+        options = self.options(request) | {"format": fmt}
+        length = int(request._request.META.get("CONTENT_LENGTH") or 0)
+        if run_async in ("1", "true") or length > settings.IMPORT_ASYNC_BYTES:
+            try:
+                job = import_job_create(project=project, kind=self.kind, stream=stream, options=options)
+            except OverflowError:
+                limit = settings.IMPORT_MAX_BYTES
+                return Response({"detail": f"The file is larger than {limit:,} bytes."}, status=413)
+            url = request.build_absolute_uri(reverse("api-import-job", args=[job.pk]))
+            return Response({"job": url, **import_job_progress(job)}, status=status.HTTP_202_ACCEPTED)
+        report = self.run(project, stream, fmt, options)
         code = status.HTTP_200_OK if report.committed else status.HTTP_400_BAD_REQUEST
         return Response(report.as_dict(), status=code)
+
+
+class ImportJobView(TenantAPIView):
+    @extend_schema(operation_id="import_job_retrieve", responses=OpenApiTypes.OBJECT, tags=["tasks"])
+    def get(self, request: Request, job_id: int) -> Response:
+        _check_parameters(request, ())
+        job = access_object(ImportJob.objects.all(), self.caller.organization_id, job_id)
+        return Response(import_job_progress(job))
 
 
 IMPORT_BODY = {
@@ -122,17 +155,14 @@ IMPORT_RESPONSES = {200: ImportReportSerializer, 400: ImportReportSerializer, 41
 
 
 class TaskImportView(ImportView):
-    parameters = ("format", "on_error", "mode")
+    kind = "tasks"
+    parameters = ("format", "on_error", "mode", "async")
 
-    def run(self, project: Any, stream: IO[bytes], fmt: str, request: Request) -> ImportReport:
-        params = request.query_params
-        return tasks_import(
-            project=project,
-            stream=stream,
-            fmt=fmt,
-            mode=params.get("mode", "create"),
-            on_error=params.get("on_error", "abort"),
-        )
+    def options(self, request: Request) -> dict[str, Any]:
+        return super().options(request) | {"mode": request.query_params.get("mode", "create")}
+
+    def run(self, project: Any, stream: IO[bytes], fmt: str, options: dict[str, Any]) -> ImportReport:
+        return tasks_import(project=project, stream=stream, fmt=fmt, mode=options["mode"], on_error=options["on_error"])
 
     @extend_schema(
         operation_id="tasks_import",
@@ -146,24 +176,28 @@ class TaskImportView(ImportView):
 
 
 class AnnotationImportView(ImportView):
-    parameters = ("format", "on_error", "create_annotators")
+    kind = "annotations"
+    parameters = ("format", "on_error", "create_annotators", "async")
 
-    def run(self, project: Any, stream: IO[bytes], fmt: str, request: Request) -> ImportReport:
+    def options(self, request: Request) -> dict[str, Any]:
         create = request.query_params.get("create_annotators", "0").lower()
         if create not in ("0", "1", "true", "false"):
             raise ValidationError({"create_annotators": ["must be 1 or 0"]})
+        return super().options(request) | {"create_annotators": create in ("1", "true")}
+
+    def run(self, project: Any, stream: IO[bytes], fmt: str, options: dict[str, Any]) -> ImportReport:
         return annotations_import(
             project=project,
             stream=stream,
             fmt=fmt,
-            on_error=request.query_params.get("on_error", "abort"),
-            create_annotators=create in ("1", "true"),
+            on_error=options["on_error"],
+            create_annotators=options["create_annotators"],
         )
 
     @extend_schema(
         operation_id="annotations_import",
         parameters=[
-            *IMPORT_PARAMETERS[::2],
+            *(parameter for parameter in IMPORT_PARAMETERS if parameter.name != "mode"),
             OpenApiParameter("create_annotators", bool, description="Add unknown annotators as members."),
         ],
         request=IMPORT_BODY,
@@ -175,14 +209,14 @@ class AnnotationImportView(ImportView):
 
 
 class PredictionImportView(ImportView):
-    def run(self, project: Any, stream: IO[bytes], fmt: str, request: Request) -> ImportReport:
-        return predictions_import(
-            project=project, stream=stream, fmt=fmt, on_error=request.query_params.get("on_error", "abort")
-        )
+    kind = "predictions"
+
+    def run(self, project: Any, stream: IO[bytes], fmt: str, options: dict[str, Any]) -> ImportReport:
+        return predictions_import(project=project, stream=stream, fmt=fmt, on_error=options["on_error"])
 
     @extend_schema(
         operation_id="predictions_import",
-        parameters=IMPORT_PARAMETERS[::2],
+        parameters=[parameter for parameter in IMPORT_PARAMETERS if parameter.name != "mode"],
         request=IMPORT_BODY,
         responses=IMPORT_RESPONSES,
         tags=["tasks"],

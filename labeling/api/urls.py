@@ -24,6 +24,7 @@ urlpatterns = [
         imports.PredictionImportView.as_view(),
         name="api-predictions-import",
     ),
+    path("import-jobs/<int:job_id>", imports.ImportJobView.as_view(), name="api-import-job"),
     path("projects/<int:project_id>/export", exports.ProjectExportView.as_view(), name="api-export"),
     path(
         "projects/<int:project_id>/export/summary",

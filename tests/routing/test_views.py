@@ -297,6 +297,7 @@ COVERED_ROUTES = {
     "api-models": "tests/api/test_reads.py::test_reads_cross_no_organization",
     "api-annotations-import": "tests/api/test_history_import.py::test_history_imports_cross_no_organization",
     "api-predictions-import": "tests/api/test_history_import.py::test_history_imports_cross_no_organization",
+    "api-import-job": "tests/api/test_import_jobs.py::test_jobs_cross_no_organization",
     "api-schema": "no tenant data; needs a credential: tests/api/test_schema.py",
     "api-docs": "no tenant data; needs a credential: tests/api/test_schema.py",
 }

@@ -1,0 +1,137 @@
+"""Large imports run by a Celery worker: the API spools the body to ``IMPORT_DIR`` and answers 202 at once;
+``import_job_run`` imports it with the same code as a direct import, reporting progress through the cache (the
+import's own transaction is invisible to other connections until it commits).
+
+A job is safe to run twice: the import is one transaction, so a worker killed mid-way leaves nothing behind and
+the redelivered job starts over; a job already done or failed is not run again. ``IMPORT_DIR`` must be shared by
+the web and worker machines (a volume), like a media directory.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import IO, Any, Final
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from labeling.imports.history import annotations_import, predictions_import
+from labeling.imports.reading import READ_CHUNK, ImportReport, check_options
+from labeling.imports.tasks import tasks_import
+from labeling.models import ImportJob, ImportStatus, Project
+
+KINDS: Final = ("tasks", "annotations", "predictions")
+MAX_ATTEMPTS: Final = 3
+
+
+def _progress_key(job_id: int) -> str:
+    return f"concord:import-job:{job_id}"
+
+
+def import_job_create(*, project: Project, kind: str, stream: IO[bytes], options: dict[str, Any]) -> ImportJob:
+    """Spool ``stream`` to a file and queue its import (after the transaction commits)."""
+    from labeling.tasks import run_import_job_task
+
+    if kind not in KINDS:
+        raise ValueError(f"unknown import kind {kind!r}")
+    check_options(options["format"], options.get("mode", "create"), options.get("on_error", "abort"))
+    directory = Path(settings.IMPORT_DIR)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{uuid.uuid4().hex}.upload"
+    size = 0
+    with path.open("wb") as handle:
+        while chunk := stream.read(READ_CHUNK):
+            size += len(chunk)
+            if size > settings.IMPORT_MAX_BYTES:
+                handle.close()
+                path.unlink(missing_ok=True)
+                raise OverflowError("the file is larger than IMPORT_MAX_BYTES")
+            handle.write(chunk)
+    job = ImportJob.objects.create(
+        organization_id=project.organization_id, project=project, kind=kind, options=options, path=str(path), size=size
+    )
+    job_id = job.pk
+    transaction.on_commit(lambda: run_import_job_task.delay(job_id))
+    return job
+
+
+class _Counting:
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(size)
+        self.position += len(data)
+        return data
+
+
+def import_job_progress(job: ImportJob) -> dict[str, Any]:
+    """What to show about ``job``: its state, and while it runs the rows and bytes read so far."""
+    live = (cache.get(_progress_key(job.pk)) or {}) if job.status == ImportStatus.RUNNING else {}
+    bytes_read = live.get("bytes_read", job.bytes_read)
+    return {
+        "id": job.pk,
+        "kind": job.kind,
+        "status": job.status,
+        "size": job.size,
+        "bytes_read": bytes_read,
+        "rows": live.get("rows", job.rows),
+        "progress": round(bytes_read / job.size, 4) if job.size else 1.0,
+        "report": job.report,
+        "error": job.error,
+        "created_at": job.created_at,
+        "finished_at": job.finished_at,
+    }
+
+
+def import_job_run(*, job_id: int) -> ImportJob | None:
+    """Run the import of job ``job_id`` (the Celery task's body); ``None`` when the job is gone."""
+    job = ImportJob.objects.select_related("project").filter(pk=job_id).first()
+    if job is None or job.status in (ImportStatus.DONE, ImportStatus.FAILED):
+        return job
+    job.attempts += 1
+    if job.attempts > MAX_ATTEMPTS:
+        return _finish(job, ImportStatus.FAILED, error=f"gave up after {MAX_ATTEMPTS} attempts (the worker stopped)")
+    job.status, job.started_at = ImportStatus.RUNNING, timezone.now()
+    job.save(update_fields=["status", "started_at", "attempts"])
+    options = job.options
+    try:
+        with Path(job.path).open("rb") as handle:
+            counting = _Counting(handle)
+
+            def progress(rows: int) -> None:
+                cache.set(_progress_key(job.pk), {"rows": rows, "bytes_read": counting.position}, timeout=86_400)
+
+            common: dict[str, Any] = {
+                "project": job.project,
+                "stream": counting,
+                "fmt": options["format"],
+                "on_error": options.get("on_error", "abort"),
+                "progress": progress,
+            }
+            report: ImportReport
+            if job.kind == "tasks":
+                report = tasks_import(**common, mode=options.get("mode", "create"))
+            elif job.kind == "annotations":
+                report = annotations_import(**common, create_annotators=bool(options.get("create_annotators")))
+            else:
+                report = predictions_import(**common)
+            job.bytes_read, job.rows = counting.position, report.rows
+    except FileNotFoundError:
+        return _finish(job, ImportStatus.FAILED, error="the uploaded file is gone (IMPORT_DIR must be shared)")
+    except Exception as error:  # the import rolled back; the job records why
+        _finish(job, ImportStatus.FAILED, error=repr(error)[:2000])
+        raise
+    return _finish(job, ImportStatus.DONE, report=report.as_dict())
+
+
+def _finish(job: ImportJob, status: str, *, report: dict[str, Any] | None = None, error: str = "") -> ImportJob:
+    job.status, job.report, job.error, job.finished_at = status, report, error, timezone.now()
+    job.save(update_fields=["status", "report", "error", "finished_at", "bytes_read", "rows", "attempts"])
+    cache.delete(_progress_key(job.pk))
+    Path(job.path).unlink(missing_ok=True)
+    return job
