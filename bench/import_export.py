@@ -1,0 +1,210 @@
+"""Streamed import and export over HTTP: gunicorn on PostgreSQL, timed from the client, server memory from /proc.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/concord .venv/bin/python bench/import_export.py
+
+Builds a fresh database ``<name>_bench_io``, starts gunicorn (one sync worker, so its memory is the request's)
+and, with an organization API key:
+
+1. imports ``--import-sizes`` pairwise tasks (default 100,000 and 1,000,000; about 1.2 KB of JSON Lines each) as
+   one request each, the body streamed from a file with its Content-Length (the synchronous, streamed path:
+   ``IMPORT_ASYNC_BYTES`` is raised for the server so that no job is queued);
+2. builds ``--export-tasks`` completed tasks with three judgments each (by COPY, as ``bench/quality.py`` does),
+   recomputes their quality, then exports them as ``dpo`` and ``annotations`` JSON Lines.
+
+For each request it prints rows per second (rows / wall time on the client), the time to the first byte of the
+response body, and the gunicorn worker's peak RSS growth during the request (``VmHWM`` after, less ``VmRSS``
+before; the peak is reset through ``/proc/<pid>/clear_refs`` first). Targets: import >= 50,000 tasks/s with RSS
+growth <= 150 MB; export >= 100,000 rows/s, first byte <= 100 ms, RSS growth <= 100 MB. Not a test: nothing
+asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import ROOT, configure_django, recreate_database
+
+PORT = 8766
+
+
+def _worker_pid(master: int) -> int:
+    """The pid of gunicorn's (single) worker process."""
+    for _ in range(100):
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.1)
+    raise RuntimeError("gunicorn started no worker")
+
+
+def _memory(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} missing")
+
+
+class Probe:
+    """Peak RSS growth of a process over a block: reset the high-water mark, read it afterwards."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def __enter__(self) -> Probe:
+        Path(f"/proc/{self.pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+        self.before = _memory(self.pid, "VmRSS")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.growth = _memory(self.pid, "VmHWM") - self.before
+
+
+def _write_tasks(path: Path, n: int) -> int:
+    """``n`` pairwise rows of about 1.2 KB each as JSON Lines; the file's size."""
+    filler = "The answer explains the idea step by step with an example and a caveat. " * 8
+    with path.open("w") as handle:
+        for i in range(n):
+            row = {
+                "external_id": f"imp-{i}",
+                "prompt": f"Question {i}: how does item {i * 7919 % 100_003} work, and why does it matter here?",
+                "response_a": filler[: 480 + i % 40],
+                "response_b": filler[: 500 - i % 40],
+                "model_a": f"model-{i % 7}",
+                "model_b": f"model-{(i + 3) % 7}",
+                "meta": {"batch": i // 1000},
+            }
+            handle.write(json.dumps(row) + "\n")
+    return path.stat().st_size
+
+
+def _request(method: str, path: str, key: str, body: Any = None, length: int = 0) -> tuple[int, float, float, bytes]:
+    """(status, seconds to the first body byte, total seconds, body) of one request."""
+    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=3600)
+    headers = {"Authorization": f"Bearer {key}"}
+    if body is not None:
+        headers |= {"Content-Type": "application/x-ndjson", "Content-Length": str(length)}
+    started = time.perf_counter()
+    connection.request(method, path, body=body, headers=headers)
+    response = connection.getresponse()
+    first = response.read(1)
+    first_byte = time.perf_counter() - started
+    rest = response.read()
+    total = time.perf_counter() - started
+    connection.close()
+    return response.status, first_byte, total, first + rest
+
+
+def _export(path: str, key: str, pid: int) -> tuple[int, float, float, int]:
+    with Probe(pid) as probe:
+        status, first_byte, total, body = _request("GET", path, key)
+    assert status == 200, body[:500]
+    return body.count(b"\n"), first_byte, total, probe.growth
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--import-sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--export-tasks", type=int, default=100_000)
+    args = parser.parse_args()
+    server = os.environ.get("DATABASE_URL", "")
+    if not server.startswith(("postgres://", "postgresql://")):
+        sys.exit("bench/import_export.py measures PostgreSQL: set DATABASE_URL=postgres://user@host:port/dbname")
+    database_url = recreate_database(server, (urlsplit(server).path.strip("/") or "concord") + "_bench_io")
+    var_dir = tempfile.mkdtemp(prefix="concord-bench-io-")
+    secret = os.environ.get("SECRET_KEY") or secrets.token_urlsafe(64)
+    os.environ["SECRET_KEY"] = secret
+    configure_django(database_url, queue="bench-io")
+
+    from django.db import connection
+
+    from bench.quality import build
+    from labeling.apikeys import api_key_create
+    from labeling.models import Organization, Project
+    from labeling.services import project_create
+    from quality.services import project_quality_recompute
+
+    org = Organization.objects.create(name="Bench io", slug="bench-io")
+    key = api_key_create(organization=org, name="bench")[1]
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DEBUG": "0",
+        "SECRET_KEY": secret,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "CONCORD_VAR_DIR": var_dir,
+        "CELERY_QUEUE": "bench-io",
+        "IMPORT_ASYNC_BYTES": str(1 << 40),  # measure the streamed synchronous path
+        "IMPORT_MAX_BYTES": str(1 << 40),
+        "EXPORT_SETTLE_SECONDS": "0",
+        "QUALITY_RECOMPUTE_ON_COMMIT": "0",
+        "API_THROTTLE_RATE": "100000/min",
+    }
+    gunicorn = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", "1", "--timeout", "3600",
+         "--bind", f"127.0.0.1:{PORT}", "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+    )  # fmt: skip
+    try:
+        for _ in range(300):
+            try:
+                http.client.HTTPConnection("127.0.0.1", PORT, timeout=1).request("GET", "/healthz")
+                break
+            except OSError:
+                time.sleep(0.1)
+        pid = _worker_pid(gunicorn.pid)
+        _request("GET", "/api/v1/projects/", key)  # warm the worker (imports, connection)
+        print(f"gunicorn 1 sync worker, PostgreSQL, CPUs: {os.cpu_count()}\n")
+        print(f"{'request':<44} {'rows':>10} {'seconds':>8} {'rows/s':>9} {'first byte':>11} {'RSS growth':>11}")
+        for n in args.import_sizes:
+            project = project_create(organization=org, name=f"Import {n}", kind="pairwise")
+            path = Path(var_dir) / f"tasks-{n}.jsonl"
+            size = _write_tasks(path, n)
+            with path.open("rb") as body, Probe(pid) as probe:
+                status, first_byte, total, response = _request(
+                    "POST", f"/api/v1/projects/{project.pk}/tasks/import", key, body, size
+                )
+            report = json.loads(response)
+            assert status == 200 and report["created"] == n, response[:500]
+            label = f"import {n:,} tasks ({size / 2**20:,.0f} MiB JSON Lines)"
+            print(f"{label:<44} {n:>10,} {total:8.2f} {n / total:9,.0f} {'':>11} {probe.growth / 2**20:8.0f} MiB")
+            path.unlink()
+        build(args.export_tasks, 500, 20, 0)
+        project = Project.objects.get(name="Bench quality prefs")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE labeling_task SET completed_at = now() - interval '1 hour' WHERE project_id = %s "
+                "AND status = 'complete'",
+                [project.pk],
+            )
+        project_quality_recompute(project_id=project.pk)
+        export_key = api_key_create(organization=project.organization, name="bench export", read_only=True)[1]
+        for fmt in ("dpo", "annotations"):
+            path = f"/api/v1/projects/{project.pk}/export?format={fmt}"
+            rows, first_byte, total, growth = _export(path, export_key, pid)
+            label = f"export {fmt} ({args.export_tasks:,} tasks)"
+            print(
+                f"{label:<44} {rows:>10,} {total:8.2f} {rows / total:9,.0f} {first_byte * 1000:8.1f} ms "
+                f"{growth / 2**20:8.0f} MiB"
+            )
+    finally:
+        gunicorn.terminate()
+        gunicorn.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
