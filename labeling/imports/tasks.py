@@ -28,11 +28,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any, Final
 
+import orjson
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Max
+from django.utils import timezone
 
 from labeling.imports.reading import BATCH, ImportReport, Invalid, check_options, csv_value, run_import
-from labeling.models import Label, Project, ProjectKind, Task
+from labeling.models import Label, Project, ProjectKind, Task, TaskStatus
 from labeling.services import project_stats_request_refresh
 from labeling.validation import CATEGORICAL_REQUIRED, PAIRWISE_OPTIONAL, PAIRWISE_REQUIRED, payload_errors
 
@@ -40,6 +43,12 @@ from labeling.validation import CATEGORICAL_REQUIRED, PAIRWISE_OPTIONAL, PAIRWIS
 # bounded whatever the size of the rows.
 BATCH_CHARS: Final = 4 * 1024 * 1024
 ROW_FIELDS: Final = ("external_id", "meta", "gold", "requires", "predictions")
+# Columns a COPY of new tasks fills; the routing state (the last five) takes the values of a new task.
+COPY_COLUMNS: Final = (
+    "organization_id, project_id, external_id, payload, meta, gold_label, predictions, rank, shuffle, is_restricted, "
+    "is_sensitive, created_at, updated_at, status, judgment_count, extra_judgments, resolution, is_started"
+)
+NEW_TASK_STATE: Final = (TaskStatus.OPEN.value, 0, 0, "", False)
 
 
 # --- Validation -------------------------------------------------------------------------------------------------
@@ -202,6 +211,23 @@ class _Writer:
                 predictions=[row.predictions for row in new],
                 shuffles=shuffles,
             )
+            task_ids = self._insert(new, shuffles, ranks)
+            requirements = [
+                TaskRequirement(
+                    organization_id=self.project.organization_id, task_id=task_id, qualification_id=q, min_level=1
+                )
+                for row, task_id in zip(new, task_ids, strict=True)
+                for q in row.requires or ()
+            ]
+            TaskRequirement.objects.bulk_create(requirements)
+            self.report.created += len(new)
+        if changed:
+            self._update(changed)
+
+    def _insert(self, new: list[_Row], shuffles: list[float], ranks: Any) -> list[int]:
+        """Insert the new tasks; their ids, in order. On PostgreSQL by ``COPY`` (a tenth of the cost of an
+        INSERT built by the ORM), then one query for the ids, only when some row has requirements."""
+        if connection.vendor != "postgresql":
             tasks = Task.objects.bulk_create(
                 [
                     Task(
@@ -220,17 +246,38 @@ class _Writer:
                     for row, shuffle, rank in zip(new, shuffles, ranks, strict=True)
                 ]
             )
-            requirements = [
-                TaskRequirement(
-                    organization_id=self.project.organization_id, task_id=task.pk, qualification_id=q, min_level=1
-                )
-                for row, task in zip(new, tasks, strict=True)
-                for q in row.requires or ()
-            ]
-            TaskRequirement.objects.bulk_create(requirements)
-            self.report.created += len(new)
-        if changed:
-            self._update(changed)
+            return [task.pk for task in tasks]
+        now = timezone.now()
+        org, project = self.project.organization_id, self.project.pk
+        with connection.cursor() as cursor:
+            with cursor.cursor.copy(f"COPY labeling_task ({COPY_COLUMNS}) FROM STDIN") as copy:
+                for row, shuffle, rank in zip(new, shuffles, ranks, strict=True):
+                    copy.write_row(
+                        (
+                            org,
+                            project,
+                            row.external_id,
+                            orjson.dumps(row.payload).decode(),
+                            orjson.dumps(row.meta).decode(),
+                            row.gold,
+                            None if row.predictions is None else orjson.dumps(row.predictions).decode(),
+                            float(rank),
+                            shuffle,
+                            bool(row.requires),
+                            row.sensitive,
+                            now,
+                            now,
+                            *NEW_TASK_STATE,
+                        )
+                    )
+            if not any(row.requires for row in new):
+                return [0] * len(new)  # no requirement rows need the ids
+            cursor.execute(
+                "SELECT external_id, id FROM labeling_task WHERE project_id = %s AND external_id = ANY(%s)",
+                [project, [row.external_id for row in new]],
+            )
+            ids = dict(cursor.fetchall())
+        return [ids[row.external_id] for row in new]
 
     def _update(self, changed: list[tuple[_Row, dict[str, Any]]]) -> None:
         from routing.models import TaskRequirement
