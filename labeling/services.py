@@ -130,7 +130,7 @@ def project_update(*, project: Project, **fields: Any) -> Project:
 
 
 def project_label_values(*, project: Project) -> set[str]:
-    return set(Label.objects.filter(project=project).values_list("value", flat=True))
+    return set(Label.objects.for_org(project.organization_id).filter(project=project).values_list("value", flat=True))
 
 
 @transaction.atomic

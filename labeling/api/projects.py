@@ -72,16 +72,20 @@ class ProjectOutputSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-def _labels_by_project(project_ids: list[int]) -> dict[int, list[dict[str, str]]]:
+def _labels_by_project(organization_id: int, project_ids: list[int]) -> dict[int, list[dict[str, str]]]:
     labels: dict[int, list[dict[str, str]]] = {pk: [] for pk in project_ids}
-    rows = Label.objects.filter(project_id__in=project_ids).order_by("project_id", "position", "id")
+    rows = (
+        Label.objects.for_org(organization_id)
+        .filter(project_id__in=project_ids)
+        .order_by("project_id", "position", "id")
+    )
     for project_id, value, title in rows.values_list("project_id", "value", "title"):
         labels[project_id].append({"value": value, "title": title})
     return labels
 
 
 def _output(projects: list[Project]) -> list[dict[str, Any]]:
-    labels = _labels_by_project([project.pk for project in projects])
+    labels = _labels_by_project(projects[0].organization_id, [project.pk for project in projects]) if projects else {}
     rows = []
     for project in projects:
         stats: ProjectStats | None = getattr(project, "stats", None)

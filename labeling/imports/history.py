@@ -30,8 +30,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from labeling.imports.reading import ImportReport, Invalid, check_options, csv_value, run_import
-from labeling.models import Annotation, Label, Membership, Project, Role, Task
-from labeling.services import annotation_errors, project_stats_request_refresh
+from labeling.models import Annotation, Membership, Project, Role, Task
+from labeling.services import annotation_errors, project_label_values, project_stats_request_refresh
 
 JUDGMENT_COLUMNS: Final = ("external_id", "annotator", "label", "a_left", "strength", "seconds", "created_at")
 PREDICTION_COLUMNS: Final = ("external_id", "predictions")
@@ -174,7 +174,8 @@ class _JudgmentWriter:
         self.batch: list[_Judgment] = []
         # Imports into the project are serialised: judgments above this id were made by this import, so finding
         # one for a row's (task, annotator) means an earlier row of the file had it.
-        self.max_before = Annotation.objects.filter(project=project).aggregate(top=Max("id"))["top"] or 0
+        annotations = Annotation.objects.for_org(project.organization_id).filter(project=project)
+        self.max_before = annotations.aggregate(top=Max("id"))["top"] or 0
 
     def add(self, judgment: _Judgment) -> None:
         self.batch.append(judgment)
@@ -197,9 +198,7 @@ class _JudgmentWriter:
             for key in (user.email.lower(), user.username.lower()):
                 if key in emails:
                     users.setdefault(key, user)
-        members = set(
-            Membership.objects.filter(organization_id=org, user__in=users.values()).values_list("user_id", flat=True)
-        )
+        members = set(Membership.objects.for_org(org).filter(user__in=users.values()).values_list("user_id", flat=True))
         found = {email: user.pk for email, user in users.items() if user.pk in members}
         if self.create_annotators:
             for email in sorted(emails - set(found)):
@@ -293,7 +292,7 @@ def annotations_import(
     report = ImportReport(on_error=on_error)
 
     def setup() -> tuple[tuple[str, ...], Callable[[int, Any], Any], _JudgmentWriter]:
-        labels = set(Label.objects.filter(project=project).values_list("value", flat=True))
+        labels = project_label_values(project=project)
         writer = _JudgmentWriter(project, report, create_annotators)
         return (
             JUDGMENT_COLUMNS,
@@ -339,7 +338,7 @@ class _PredictionWriter:
     def __init__(self, project: Project, report: ImportReport) -> None:
         self.project = project
         self.report = report
-        self.labels = sorted(Label.objects.filter(project=project).values_list("value", flat=True))
+        self.labels = sorted(project_label_values(project=project))
         self.batch: list[_Prediction] = []
 
     def add(self, prediction: _Prediction) -> None:

@@ -35,8 +35,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from labeling.imports.reading import BATCH, ImportReport, Invalid, check_options, csv_value, run_import
-from labeling.models import Label, Project, ProjectKind, Task, TaskStatus
-from labeling.services import project_stats_request_refresh
+from labeling.models import Project, ProjectKind, Task, TaskStatus
+from labeling.services import project_label_values, project_stats_request_refresh
 from labeling.validation import CATEGORICAL_REQUIRED, PAIRWISE_OPTIONAL, PAIRWISE_REQUIRED, payload_errors
 
 # A batch is also cut at this many characters of payload, so that one INSERT (and the memory it takes) stays
@@ -73,7 +73,7 @@ class _Context:
 
         self.project = project
         self.kind = project.kind
-        self.labels = sorted(Label.objects.filter(project=project).values_list("value", flat=True))
+        self.labels = sorted(project_label_values(project=project))
         self.label_set = set(self.labels)
         if project.kind == ProjectKind.PAIRWISE:
             self.payload_fields = PAIRWISE_REQUIRED + PAIRWISE_OPTIONAL
@@ -160,7 +160,8 @@ class _Writer:
         self.batch: list[_Row] = []
         self.batch_chars = 0
         # Imports into the project are serialised: tasks above this id were created by this import.
-        self.max_before = Task.objects.filter(project=self.project).aggregate(top=Max("id"))["top"] or 0
+        tasks = Task.objects.for_org(self.project.organization_id).filter(project=self.project)
+        self.max_before = tasks.aggregate(top=Max("id"))["top"] or 0
 
     def add(self, row: _Row) -> None:
         self.batch.append(row)
@@ -299,7 +300,8 @@ class _Writer:
                 updates.append((row, found["id"]))
         if not updates:
             return
-        shuffles = dict(Task.objects.filter(pk__in=[pk for _, pk in updates]).values_list("id", "shuffle"))
+        tasks = Task.objects.for_org(self.project.organization_id).filter(pk__in=[pk for _, pk in updates])
+        shuffles = dict(tasks.values_list("id", "shuffle"))
         ranks = task_ranks(
             kind=self.ctx.kind,
             strategy=self.project.sampling_strategy,
