@@ -55,6 +55,7 @@ from labeling.validation import CATEGORICAL_REQUIRED, PAIRWISE_OPTIONAL, PAIRWIS
 FORMATS: Final = ("dpo", "kto", "consensus", "annotations", "arena")
 CSV_FORMATS: Final = ("consensus", "annotations")
 BATCH: Final = 2_000
+FIRST_PAGE: Final = 50
 CURSOR_SALT: Final = "concord.export.since"
 WINNERS: Final = {"a": "model_a", "b": "model_b", "tie": "tie", "both_bad": "tie (bothbad)"}
 FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
@@ -178,6 +179,7 @@ def _pages(request: ExportRequest, with_posterior: bool) -> Iterator[list[dict[s
         values.append("posterior")
     completed = _completed(request).annotate(**consensus, **fields)
     position: tuple[datetime, int] | None = None
+    size = FIRST_PAGE  # small first pages get the first byte out at once; then they grow to BATCH
     while True:
         page_query = completed
         if position is not None:
@@ -189,11 +191,12 @@ def _pages(request: ExportRequest, with_posterior: bool) -> Iterator[list[dict[s
                     output_field=BooleanField(),
                 )
             ).filter(after=True)
-        page = _fetch(page_query.order_by("completed_at", "id").values(*values)[:BATCH])
+        page = _fetch(page_query.order_by("completed_at", "id").values(*values)[:size])
         if not page:
             break
         yield page
         position = (page[-1]["completed_at"], page[-1]["id"])
+        size = min(size * 4, BATCH)
     if request.include_gold:
         gold = _gold(request).annotate(**consensus, **fields)
         last = 0
