@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import migrations
 
 # (table, constraint name, local columns, "target_table (target columns)")
@@ -31,3 +33,49 @@ def composite_foreign_keys(constraints: list[CompositeKey]) -> migrations.RunPyt
             schema_editor.execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}")  # type: ignore[attr-defined]
 
     return migrations.RunPython(add, drop)
+
+
+def covered_single_keys_drop(table: str, columns: list[str]) -> migrations.RunPython:
+    """A migration operation that, on PostgreSQL, drops the single-column foreign keys and indexes Django made for
+    ``columns`` of ``table`` where a composite key already does their work (a no-op elsewhere), reversibly.
+
+    The composite foreign key ``(organization_id, project_id) -> project (organization_id, id)`` proves that the
+    project exists and belongs to the row's organization, so the two single-column foreign keys only add a check
+    per inserted row (a tenth of a bulk import's time); the composite unique indexes that start with each column
+    serve every lookup the single-column indexes served. Django finds constraints by introspection when it alters
+    a field later, so the model keeps declaring the keys (and SQLite, which has no composite keys, keeps them).
+    """
+
+    def constraint_names(schema_editor: Any, column: str) -> tuple[list[str], list[str]]:
+        with schema_editor.connection.cursor() as cursor:
+            found = schema_editor.connection.introspection.get_constraints(cursor, table)
+        foreign = [name for name, info in found.items() if info["foreign_key"] and info["columns"] == [column]]
+        indexes = [
+            name
+            for name, info in found.items()
+            if info["index"] and not info["unique"] and not info["primary_key"] and info["columns"] == [column]
+        ]
+        return foreign, indexes
+
+    def drop(apps: object, schema_editor: Any) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        for column in columns:
+            foreign, indexes = constraint_names(schema_editor, column)
+            for name in foreign:
+                schema_editor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+            for name in indexes:
+                schema_editor.execute(f'DROP INDEX "{name}"')
+
+    def restore(apps: object, schema_editor: Any) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        for column in columns:
+            target = "labeling_" + column.removesuffix("_id")
+            schema_editor.execute(
+                f'ALTER TABLE {table} ADD CONSTRAINT "{table}_{column}_fk" FOREIGN KEY ({column}) '
+                f"REFERENCES {target} (id) DEFERRABLE INITIALLY DEFERRED"
+            )
+            schema_editor.execute(f'CREATE INDEX "{table}_{column}_idx" ON {table} ({column})')
+
+    return migrations.RunPython(drop, restore)

@@ -29,7 +29,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from labeling.imports.reading import ImportReport, Invalid, check_options, csv_value, run_import
+from labeling.imports.reading import ImportReport, Invalid, RowWriter, check_options, csv_value, run_import
 from labeling.models import Annotation, Membership, Project, Role, Task
 from labeling.services import annotation_errors, project_label_values, project_stats_request_refresh
 
@@ -166,7 +166,7 @@ def _clean_judgment(
     return _Judgment(row, external_id, email, label, a_left, strength, float(seconds), created_at)
 
 
-class _JudgmentWriter:
+class _JudgmentWriter(RowWriter):
     def __init__(self, project: Project, report: ImportReport, create_annotators: bool) -> None:
         self.project = project
         self.report = report
@@ -334,7 +334,7 @@ def _clean_prediction(row: int, record: Any, report: ImportReport, csv: bool) ->
     return _Prediction(row, external_id, value)
 
 
-class _PredictionWriter:
+class _PredictionWriter(RowWriter):
     def __init__(self, project: Project, report: ImportReport) -> None:
         self.project = project
         self.report = report

@@ -10,7 +10,7 @@ import io
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, Final, Protocol
+from typing import IO, Any, Final
 
 import orjson
 from django.core.exceptions import ValidationError
@@ -263,10 +263,17 @@ class Rollback(Exception):
     """Raised inside the transaction to undo an import that found bad rows (``on_error="abort"``)."""
 
 
-class RowWriter(Protocol):
-    def add(self, row: Any) -> None: ...
+class RowWriter:
+    """Where an import's clean rows go: ``add`` each, then ``flush`` once at the end."""
 
-    def flush(self) -> None: ...
+    def add(self, row: Any) -> None:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        raise NotImplementedError
+
+    def discard(self) -> None:
+        """Called when the import fails before ``flush``: let go of anything half-sent (an open ``COPY``)."""
 
 
 def import_lock(project: Project) -> None:
@@ -321,7 +328,11 @@ def run_import(
                         progress(row)
             except ImportFileError as error:
                 report.add_error(error.row, "file", error.message)
+                writer.discard()
                 raise Rollback from None
+            except BaseException:
+                writer.discard()
+                raise
             writer.flush()
             if report.error_count and report.on_error == "abort":
                 raise Rollback

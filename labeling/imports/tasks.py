@@ -28,16 +28,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any, Final
 
+import numpy as np
 import orjson
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
 
-from labeling.imports.reading import BATCH, ImportReport, Invalid, check_options, csv_value, run_import
-from labeling.models import Project, ProjectKind, Task, TaskStatus
+from labeling.imports.reading import BATCH, ImportReport, Invalid, RowWriter, check_options, csv_value, run_import
+from labeling.models import Project, ProjectKind, Task, TaskStatus, shuffle_key
 from labeling.services import project_label_values, project_stats_request_refresh
-from labeling.validation import CATEGORICAL_REQUIRED, PAIRWISE_OPTIONAL, PAIRWISE_REQUIRED, payload_errors
+from labeling.validation import (
+    CATEGORICAL_REQUIRED,
+    MAX_TEXT_CHARS,
+    PAIRWISE_OPTIONAL,
+    PAIRWISE_REQUIRED,
+    payload_errors,
+)
 
 # A batch is also cut at this many characters of payload, so that one INSERT (and the memory it takes) stays
 # bounded whatever the size of the rows.
@@ -83,10 +90,52 @@ class _Context:
         qualifications = Qualification.objects.for_org(project.organization_id).values_list("code", "id", "kind")
         self.qualifications = {code: pk for code, pk, _ in qualifications}
         self.sensitive = {pk for _, pk, kind in qualifications if kind == QualificationKind.SENSITIVITY}
+        self.required = PAIRWISE_REQUIRED if project.kind == ProjectKind.PAIRWISE else CATEGORICAL_REQUIRED
+        self.optional = tuple(name for name in self.payload_fields if name not in self.required)
+        self.quick_keys = frozenset(("external_id", *self.payload_fields, "meta", "gold"))
+
+
+def _quick(row: int, record: Any, ctx: _Context) -> _Row | None:
+    """The common row (no ``requires``, no ``predictions``, every field good) checked in a few microseconds; ``None``
+    when anything is unusual, for :func:`_clean`'s full check to accept or report. It accepts exactly what
+    ``_clean`` accepts (a test compares the two)."""
+    if type(record) is not dict or not ctx.quick_keys.issuperset(record):
+        return None
+    external_id = record.get("external_id")
+    if type(external_id) is int:
+        external_id = str(external_id)
+    elif type(external_id) is not str or len(external_id) > 255 or not external_id or external_id.isspace():
+        return None
+    payload = {}
+    size = 0
+    for name in ctx.required:
+        value = record.get(name)
+        if type(value) is not str or not value or len(value) > MAX_TEXT_CHARS or value.isspace():
+            return None
+        payload[name] = value
+        size += len(value)
+    for name in ctx.optional:
+        value = record.get(name)
+        if value is not None:
+            if type(value) is not str or not value or len(value) > 200 or value.isspace():
+                return None
+            payload[name] = value
+            size += len(value)
+    meta = record.get("meta", {})
+    gold = record.get("gold")
+    if type(meta) is not dict or (gold is not None and gold not in ctx.label_set):
+        return None
+    return _Row(row, external_id, payload, meta, gold, None, False, None, size)
 
 
 def _clean(row: int, record: Any, ctx: _Context, report: ImportReport, from_csv: bool) -> _Row | None:
     """The row ready to write, or ``None`` after adding each of its problems to ``report``."""
+    if not from_csv and (quick := _quick(row, record, ctx)) is not None:
+        return quick
+    return _clean_fully(row, record, ctx, report, from_csv)
+
+
+def _clean_fully(row: int, record: Any, ctx: _Context, report: ImportReport, from_csv: bool) -> _Row | None:
     from routing.ranking import prediction_clean
 
     if not isinstance(record, dict):
@@ -105,7 +154,7 @@ def _clean(row: int, record: Any, ctx: _Context, report: ImportReport, from_csv:
         errors.append(("external_id", "is required (text or a whole number)"))
     elif len(external_id) > 255:
         errors.append(("external_id", "must be at most 255 characters"))
-    payload = {name: record[name] for name in ctx.payload_fields if name in record}
+    payload = {name: record[name] for name in ctx.payload_fields if record.get(name) is not None}  # null: absent
     errors.extend(payload_errors(ctx.kind, payload).items())
     for name in record:
         if name not in ctx.columns:
@@ -151,134 +200,191 @@ def _clean(row: int, record: Any, ctx: _Context, report: ImportReport, from_csv:
 
 
 # --- Writing ----------------------------------------------------------------------------------------------------
-class _Writer:
+class _SeenIds:
+    """A Bloom filter of the external ids in the project and in this import so far: fixed memory (``BITS`` / 8
+    bytes), no false negatives. An id it has not seen is new for certain and goes straight to the table; one it
+    may have seen is checked against the table (:meth:`_Writer._sync`). With 2**26 bits and 4 hashes, about 1 id in
+    70,000 is checked needlessly after a million ids, 1 in 140 after five million."""
+
+    BITS: Final = 1 << 26
+    HASHES: Final = 4
+
+    def __init__(self) -> None:
+        self.bits = np.zeros(self.BITS // 8, dtype=np.uint8)
+        self.steps = np.arange(self.HASHES, dtype=np.uint64)[:, None]
+
+    def _positions(self, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        hashes = np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids)).view(np.uint64)
+        low, high = hashes & np.uint64(0xFFFFFFFF), (hashes >> np.uint64(32)) | np.uint64(1)
+        positions = (low + self.steps * high) & np.uint64(self.BITS - 1)  # double hashing: HASHES x n bits
+        return (positions >> np.uint64(3)).astype(np.intp), np.left_shift(1, positions & np.uint64(7)).astype(np.uint8)
+
+    def add(self, ids: list[str]) -> np.ndarray:
+        """Add ``ids``; per id, whether it may have been added before this call."""
+        if not ids:
+            return np.zeros(0, dtype=bool)
+        cells, masks = self._positions(ids)
+        maybe = np.all(self.bits[cells] & masks, axis=0)
+        np.bitwise_or.at(self.bits, cells.ravel(), masks.ravel())
+        return maybe
+
+
+@dataclass
+class _Suspect:
+    row: _Row
+    first: int | None  # the row of this file that the id repeats, when known
+
+
+class _Writer(RowWriter):
+    """Writes checked rows as they come. A row whose external id is certainly new (see :class:`_SeenIds`) goes to
+    the table at once: on PostgreSQL into a binary ``COPY`` that stays open for up to ``SESSION_ROWS`` rows, so the
+    database stores rows while Python reads the next ones. A row whose id may exist waits, with its id, for the end
+    of the session (:meth:`_sync`), where one query tells a repeat of this file from a task of the project (left
+    unchanged, or updated with ``mode="upsert"``) and from a false alarm (written then)."""
+
+    SLICE: Final = 500  # rows checked against the filter and ranked together
+    SESSION_ROWS: Final = 20_000
+
     def __init__(self, ctx: _Context, report: ImportReport, mode: str) -> None:
         self.ctx = ctx
         self.report = report
         self.mode = mode
         self.project = ctx.project
-        self.batch: list[_Row] = []
-        self.batch_chars = 0
+        self.org = self.project.organization_id
+        self.pending: list[_Row] = []
+        self.pending_chars = 0
+        self.suspects: list[_Suspect] = []
+        self.requiring: list[_Row] = []  # written rows with requirements: their ids are read at the sync
+        self.session: _CopySession | _ListSession | None = None
+        self.seen = _SeenIds()
         # Imports into the project are serialised: tasks above this id were created by this import.
-        tasks = Task.objects.for_org(self.project.organization_id).filter(project=self.project)
+        tasks = Task.objects.for_org(self.org).filter(project=self.project)
         self.max_before = tasks.aggregate(top=Max("id"))["top"] or 0
+        existing = tasks.values_list("external_id", flat=True).order_by()
+        chunk: list[str] = []
+        for external_id in existing.iterator(chunk_size=BATCH):
+            chunk.append(external_id)
+            if len(chunk) == BATCH:
+                self.seen.add(chunk)
+                chunk = []
+        self.seen.add(chunk)
 
     def add(self, row: _Row) -> None:
-        self.batch.append(row)
-        self.batch_chars += row.size
-        if len(self.batch) >= BATCH or self.batch_chars >= BATCH_CHARS:
-            self.flush()
+        self.pending.append(row)
+        self.pending_chars += row.size
+        if len(self.pending) >= self.SLICE or self.pending_chars >= BATCH_CHARS:
+            self._check()
 
     def flush(self) -> None:
-        from routing.models import TaskRequirement
+        self._check()
+        self._sync()
+
+    def _check(self) -> None:
+        rows, self.pending, self.pending_chars = self.pending, [], 0
+        maybe = self.seen.add([row.external_id for row in rows])
+        fresh: list[_Row] = []
+        first: dict[str, int] = {}
+        for row, may_exist in zip(rows, maybe.tolist(), strict=True):
+            earlier = first.get(row.external_id)
+            if may_exist or earlier is not None:
+                self.suspects.append(_Suspect(row, earlier))
+            else:
+                first[row.external_id] = row.row
+                fresh.append(row)
+        self._write(fresh)
+        if (self.session is not None and self.session.full) or len(self.suspects) >= BATCH:
+            self._sync()
+
+    def _write(self, rows: list[_Row]) -> None:
+        """Add new tasks to the open session (opening one if needed)."""
         from routing.ranking import task_ranks
 
-        batch, self.batch, self.batch_chars = self.batch, [], 0
-        if not batch:
+        if not rows:
             return
+        shuffles = [shuffle_key() for _ in rows]
+        ranks = task_ranks(
+            kind=self.ctx.kind,
+            strategy=self.project.sampling_strategy,
+            labels=self.ctx.labels,
+            predictions=[row.predictions for row in rows],
+            shuffles=shuffles,
+        ).tolist()
+        if self.session is None:
+            if connection.vendor == "postgresql":
+                self.session = _CopySession(self.project, self.SESSION_ROWS)
+            else:
+                self.session = _ListSession(self.project)
+        self.session.write(rows, shuffles, ranks)
+        self.requiring.extend(row for row in rows if row.requires)
+        self.report.created += len(rows)
+
+    def discard(self) -> None:
+        """Abandon an open session (the import is failing; its transaction rolls back)."""
+        if self.session is not None:
+            self.session.close(failed=True)
+            self.session = None
+
+    def _end_session(self) -> None:
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+    def _sync(self) -> None:
+        """End the session; sort the suspects out (a repeat, a task of the project, or new after all); add the
+        requirement rows of the session's tasks."""
+        self._end_session()
+        suspects, self.suspects = self.suspects, []
+        if suspects:
+            self._resolve(suspects)
+        requiring, self.requiring = self.requiring, []
+        if requiring:
+            self._add_requirements(requiring)
+
+    def _resolve(self, suspects: list[_Suspect]) -> None:
         fields = ["id", "external_id"]
         if self.mode == "upsert":
             fields += ["payload", "meta", "gold_label", "predictions", "judgment_count"]
         existing = {
             values["external_id"]: values
-            for values in Task.objects.for_org(self.project.organization_id)
-            .filter(project=self.project, external_id__in=[row.external_id for row in batch])
+            for values in Task.objects.for_org(self.org)
+            .filter(project=self.project, external_id__in=[suspect.row.external_id for suspect in suspects])
             .values(*fields)
         }
         new: list[_Row] = []
-        seen: dict[str, int] = {}
         changed: list[tuple[_Row, dict[str, Any]]] = []
-        for row in batch:
-            found = existing.get(row.external_id)
-            if row.external_id in seen or (found is not None and found["id"] > self.max_before):
-                first = seen.get(row.external_id)
+        taken: dict[str, int] = {}
+        for suspect in suspects:
+            row, found = suspect.row, existing.get(suspect.row.external_id)
+            first = suspect.first or taken.get(row.external_id)
+            if first is not None or (found is not None and found["id"] > self.max_before):
                 where = f"row {first}" if first else "an earlier row"
                 self._reject(row.row, "external_id", f"{row.external_id!r} repeats {where} of this file")
-            elif found is None:
-                seen[row.external_id] = row.row
+                continue
+            taken[row.external_id] = row.row
+            if found is None:
                 new.append(row)
             elif self.mode == "upsert":
-                seen[row.external_id] = row.row
                 changed.append((row, found))
             else:
-                seen[row.external_id] = row.row
                 self.report.unchanged += 1
-        if new:
-            shuffles = [Task._meta.get_field("shuffle").default() for _ in new]
-            ranks = task_ranks(
-                kind=self.ctx.kind,
-                strategy=self.project.sampling_strategy,
-                labels=self.ctx.labels,
-                predictions=[row.predictions for row in new],
-                shuffles=shuffles,
-            )
-            task_ids = self._insert(new, shuffles, ranks)
-            requirements = [
-                TaskRequirement(
-                    organization_id=self.project.organization_id, task_id=task_id, qualification_id=q, min_level=1
-                )
-                for row, task_id in zip(new, task_ids, strict=True)
-                for q in row.requires or ()
-            ]
-            TaskRequirement.objects.bulk_create(requirements)
-            self.report.created += len(new)
+        self._write(new)
+        self._end_session()  # no query may run while a COPY is open
         if changed:
             self._update(changed)
 
-    def _insert(self, new: list[_Row], shuffles: list[float], ranks: Any) -> list[int]:
-        """Insert the new tasks; their ids, in order. On PostgreSQL by ``COPY`` (a tenth of the cost of an
-        INSERT built by the ORM), then one query for the ids, only when some row has requirements."""
-        if connection.vendor != "postgresql":
-            tasks = Task.objects.bulk_create(
-                [
-                    Task(
-                        organization_id=self.project.organization_id,
-                        project=self.project,
-                        external_id=row.external_id,
-                        payload=row.payload,
-                        meta=row.meta,
-                        gold_label=row.gold,
-                        predictions=row.predictions,
-                        shuffle=shuffle,
-                        rank=float(rank),
-                        is_restricted=bool(row.requires),
-                        is_sensitive=row.sensitive,
-                    )
-                    for row, shuffle, rank in zip(new, shuffles, ranks, strict=True)
-                ]
-            )
-            return [task.pk for task in tasks]
-        now = timezone.now()
-        org, project = self.project.organization_id, self.project.pk
-        with connection.cursor() as cursor:
-            with cursor.cursor.copy(f"COPY labeling_task ({COPY_COLUMNS}) FROM STDIN") as copy:
-                for row, shuffle, rank in zip(new, shuffles, ranks, strict=True):
-                    copy.write_row(
-                        (
-                            org,
-                            project,
-                            row.external_id,
-                            orjson.dumps(row.payload).decode(),
-                            orjson.dumps(row.meta).decode(),
-                            row.gold,
-                            None if row.predictions is None else orjson.dumps(row.predictions).decode(),
-                            float(rank),
-                            shuffle,
-                            bool(row.requires),
-                            row.sensitive,
-                            now,
-                            now,
-                            *NEW_TASK_STATE,
-                        )
-                    )
-            if not any(row.requires for row in new):
-                return [0] * len(new)  # no requirement rows need the ids
-            cursor.execute(
-                "SELECT external_id, id FROM labeling_task WHERE project_id = %s AND external_id = ANY(%s)",
-                [project, [row.external_id for row in new]],
-            )
-            ids = dict(cursor.fetchall())
-        return [ids[row.external_id] for row in new]
+    def _add_requirements(self, rows: list[_Row]) -> None:
+        from routing.models import TaskRequirement
+
+        ids = dict(
+            Task.objects.for_org(self.org)
+            .filter(project=self.project, external_id__in=[row.external_id for row in rows])
+            .values_list("external_id", "id")
+        )
+        TaskRequirement.objects.bulk_create(
+            TaskRequirement(organization_id=self.org, task_id=ids[row.external_id], qualification_id=q, min_level=1)
+            for row in rows
+            for q in row.requires or ()
+        )
 
     def _update(self, changed: list[tuple[_Row, dict[str, Any]]]) -> None:
         from routing.models import TaskRequirement
@@ -333,6 +439,97 @@ class _Writer:
     def _reject(self, row: int, field_name: str, message: str) -> None:
         self.report.add_error(row, field_name, message)
         self.report.skipped += self.report.on_error == "skip"
+
+
+class _CopySession:
+    """New tasks streamed to PostgreSQL by one binary ``COPY`` (no SQL per row, no text escaping). JSON columns are
+    sent as ``jsonb``'s binary form: a version byte, then the JSON text."""
+
+    TYPES: Final = (
+        "int8", "int8", "text", "bytea", "bytea", "text", "bytea", "float8", "float8", "bool", "bool",
+        "timestamptz", "timestamptz", "text", "int4", "int2", "text", "bool",
+    )  # fmt: skip
+
+    def __init__(self, project: Project, max_rows: int) -> None:
+        self.org, self.project, self.now = project.organization_id, project.pk, timezone.now()
+        self.rows, self.max_rows = 0, max_rows
+        self.cursor = connection.cursor()
+        self.context = self.cursor.cursor.copy(f"COPY labeling_task ({COPY_COLUMNS}) FROM STDIN (FORMAT BINARY)")
+        self.copy = self.context.__enter__()
+        self.copy.set_types(self.TYPES)
+
+    def write(self, rows: list[_Row], shuffles: list[float], ranks: list[float]) -> None:
+        org, project, now, write_row, dumps = self.org, self.project, self.now, self.copy.write_row, orjson.dumps
+        self.rows += len(rows)
+        for row, shuffle, rank in zip(rows, shuffles, ranks, strict=True):
+            write_row(
+                (
+                    org,
+                    project,
+                    row.external_id,
+                    b"\x01" + dumps(row.payload),
+                    b"\x01" + dumps(row.meta),
+                    row.gold,
+                    None if row.predictions is None else b"\x01" + dumps(row.predictions),
+                    rank,
+                    shuffle,
+                    bool(row.requires),
+                    row.sensitive,
+                    now,
+                    now,
+                    *NEW_TASK_STATE,
+                )
+            )
+
+    @property
+    def full(self) -> bool:
+        """Rows sent need no memory here: a session ends to check suspects and add requirements every so often."""
+        return self.rows >= self.max_rows
+
+    def close(self, failed: bool = False) -> None:
+        """End the COPY; with ``failed``, cancel it (PostgreSQL discards the rows) and leave the rollback to the
+        transaction."""
+        error = RuntimeError("the import failed") if failed else None
+        try:
+            self.context.__exit__(type(error) if error else None, error, None)
+        finally:
+            self.cursor.close()
+
+
+class _ListSession:
+    """New tasks kept for one ``bulk_create`` (SQLite and other databases)."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.tasks: list[Task] = []
+        self.chars = 0
+
+    @property
+    def full(self) -> bool:
+        return len(self.tasks) >= BATCH or self.chars >= BATCH_CHARS
+
+    def write(self, rows: list[_Row], shuffles: list[float], ranks: list[float]) -> None:
+        self.chars += sum(row.size for row in rows)
+        self.tasks.extend(
+            Task(
+                organization_id=self.project.organization_id,
+                project=self.project,
+                external_id=row.external_id,
+                payload=row.payload,
+                meta=row.meta,
+                gold_label=row.gold,
+                predictions=row.predictions,
+                shuffle=shuffle,
+                rank=rank,
+                is_restricted=bool(row.requires),
+                is_sensitive=row.sensitive,
+            )
+            for row, shuffle, rank in zip(rows, shuffles, ranks, strict=True)
+        )
+
+    def close(self, failed: bool = False) -> None:
+        if not failed:
+            Task.objects.bulk_create(self.tasks, batch_size=BATCH)
 
 
 def tasks_import(

@@ -310,3 +310,120 @@ def test_memory_does_not_grow_with_the_file(tenancy: Tenancy) -> None:
     print(f"peak Python allocations: {peaks[0] / 2**20:.1f} MiB (13 MB file), {peaks[1] / 2**20:.1f} MiB (51 MB file)")
     assert peaks[1] < 64 * 1024**2, peaks  # a 51 MB file: one batch of rows at a time
     assert peaks[1] < 1.5 * peaks[0] + 5 * 1024**2, peaks  # 4x the rows, not 4x the memory
+
+
+# --- The write path: quick checks, the id filter, COPY sessions ---------------------------------------------------
+QUICK_CASES: list[Any] = [
+    row("q1"),
+    row("q2", model_a="m1", model_b="m2", meta={"k": [1, 2]}, gold="a"),
+    row("q3", meta={}),
+    {**row("q4"), "external_id": 17},
+    {**row("q5"), "external_id": True},
+    {**row("q6"), "external_id": " "},
+    {**row("q7"), "external_id": "x" * 256},
+    {**row("q8"), "external_id": "x" * 255},
+    {**row("q9"), "prompt": ""},
+    {**row("q10"), "prompt": " \n"},
+    {**row("q11"), "prompt": 5},
+    {**row("q12"), "prompt": " padded "},
+    {**row("q13"), "prompt": "x" * 200_001},
+    {**row("q14"), "prompt": "x" * 200_000},
+    row("q15", model_a=""),
+    row("q16", model_a="m" * 201),
+    row("q17", model_a=None),
+    row("q18", model_b=3),
+    row("q19", meta=[1]),
+    row("q20", meta=None),
+    row("q21", gold="nope"),
+    row("q22", gold=None),
+    row("q23", gold=1),
+    row("q24", requires=[]),
+    row("q25", predictions=0.3),
+    row("q26", extra="x"),
+    {"external_id": "q27", "prompt": "Q", "response_a": "A"},
+    {"external_id": "q28", "prompt": "Q", "response_a": "A", "response_b": "B", "text": "t"},
+    [row("q29")],
+    "q30",
+]
+
+
+def test_the_quick_check_accepts_exactly_what_the_full_check_accepts(tenancy: Tenancy) -> None:
+    from labeling.imports.reading import ImportReport
+    from labeling.imports.tasks import _clean_fully, _Context, _quick
+
+    ctx = _Context(tenancy.project_a)
+    quick_ids, full_ids = set(), set()
+    for number, record in enumerate(QUICK_CASES, start=1):
+        quick = _quick(number, record, ctx)
+        full = _clean_fully(number, record, ctx, ImportReport(), from_csv=False)
+        if quick is not None:
+            assert quick == full, record
+            quick_ids.add(quick.external_id)
+        if full is not None:
+            full_ids.add(full.external_id)
+    assert quick_ids == {"q1", "q2", "q3", "17", "x" * 255, "q12", "q14", "q17", "q22"}
+    assert full_ids == quick_ids | {"q24", "q25"}  # declined by the quick check, accepted by the full one
+
+
+@pytest.fixture
+def small_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slices of 3 rows and COPY sessions of 5: a few rows cross every boundary of the write path."""
+    from labeling.imports import tasks as module
+
+    monkeypatch.setattr(module._Writer, "SLICE", 3)
+    monkeypatch.setattr(module._Writer, "SESSION_ROWS", 5)
+
+
+@pytest.mark.parametrize("filter_bits", [1 << 26, 8], ids=["filter", "every-id-a-suspect"])
+def test_ids_are_exact_across_sessions_whatever_the_filter_says(
+    api_a: KeyClient, tenancy: Tenancy, small_sessions: None, monkeypatch: pytest.MonkeyPatch, filter_bits: int
+) -> None:
+    """Repeats across slices and sessions, tasks of the project and new ids come out right both when the id filter
+    clears every new id and when it suspects every id (8 bits: each id goes through the table lookup)."""
+    from labeling.imports import tasks as module
+
+    monkeypatch.setattr(module._SeenIds, "BITS", filter_bits)
+    project = tenancy.project_a
+    qualification_create(organization=tenancy.org_a, code="medical")
+    assert send(api_a, project, jsonl([row("old1"), row("old2")]), "application/x-ndjson").json()["created"] == 2
+    rows = [row(f"n{i}") for i in range(12)]
+    rows[4] = row("old1", prompt="changed")  # a task of the project: unchanged
+    rows[7] = row("n1")  # repeats row 2, two slices later
+    rows[9] = row("n9", requires=["medical"])
+    rows[10] = row("n9")  # repeats the row before it (the same slice)
+    rows.append(row("n1"))  # repeats row 2 again, another session later
+    response = send(api_a, project, jsonl(rows), "application/x-ndjson", on_error="skip")
+    report = response.json()
+    assert response.status_code == 200 and report["committed"], report
+    assert (report["created"], report["unchanged"], report["skipped"]) == (9, 1, 3), report
+    repeats = {e["row"]: e["message"] for e in report["errors"]}
+    assert set(repeats) == {8, 11, 13} and all("repeats" in message for message in repeats.values())
+    assert "repeats row 10" in repeats[11]
+    stored = tasks(project)
+    assert set(stored) == {"old1", "old2", tenancy.task_a.external_id} | {f"n{i}" for i in range(12)} - {
+        "n4",
+        "n7",
+        "n10",
+    }
+    assert stored["old1"].payload["prompt"] == "Q old1"
+    assert list(TaskRequirement.objects.filter(task=stored["n9"]).values_list("qualification__code", flat=True)) == [
+        "medical"
+    ]
+    assert stored["n9"].is_restricted and not stored["n8"].is_restricted
+    upsert = send(api_a, project, jsonl([row("n2", prompt="new"), row("n3"), row("n20")]), "application/x-ndjson",
+                  mode="upsert").json()  # fmt: skip
+    assert (upsert["created"], upsert["updated"], upsert["unchanged"]) == (1, 1, 1), upsert
+    assert tasks(project)["n2"].payload["prompt"] == "new"
+
+
+def test_a_file_that_breaks_inside_an_open_copy_writes_nothing(
+    api_a: KeyClient, tenancy: Tenancy, small_sessions: None
+) -> None:
+    """Eleven good rows have gone into a COPY session when the JSON array turns out to be broken: the COPY is
+    cancelled, nothing is written and the connection serves the next request."""
+    body = json.dumps([row(f"b{i}") for i in range(11)])[:-1] + ', {"broken": ]'
+    response = send(api_a, tenancy.project_a, body, "application/json", on_error="skip")
+    assert response.status_code == 400, response.content
+    assert not any(external_id.startswith("b") for external_id in tasks(tenancy.project_a))
+    again = send(api_a, tenancy.project_a, jsonl([row("after")]), "application/x-ndjson")
+    assert again.status_code == 200 and again.json()["created"] == 1

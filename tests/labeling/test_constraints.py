@@ -137,6 +137,23 @@ def test_database_refuses_rows_pointing_into_another_organization(tenancy: Tenan
     assert Project.objects.get(pk=tenancy.project_a.pk).organization_id == tenancy.org_a.pk
 
 
+@needs_postgres
+def test_the_composite_key_alone_refuses_a_task_of_a_missing_project_or_organization(tenancy: Tenancy) -> None:
+    """Migration 0010 drops the task table's single-column keys on PostgreSQL (bulk imports pay a check per row for
+    each); (organization_id, project_id) -> project (organization_id, id) still refuses every orphan."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "labeling_task")
+    single = [name for name, info in constraints.items() if info["foreign_key"] and len(info["columns"]) == 1]
+    assert single == []
+    for organization_id, project_id in ((tenancy.org_a.pk, 999_999), (999_999, tenancy.project_a.pk)):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Task.objects.create(
+                organization_id=organization_id, project_id=project_id, external_id="ghost", payload={"text": "x"}
+            )
+            connection.check_constraints()
+    assert not Task.objects.filter(external_id="ghost").exists()
+
+
 def test_duplicate_external_id_is_refused(tenancy: Tenancy) -> None:
     with pytest.raises(ValidationError) as error:
         factories.make_task(tenancy.project_a, "a-1")
