@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.utils import timezone
 
 from labeling.exports import annotator_pseudonym, spreadsheet_safe
@@ -302,5 +303,27 @@ def test_pages_cover_every_row_once(
 
     monkeypatch.setattr(exports, "FIRST_PAGE", 1)
     monkeypatch.setattr(exports, "BATCH", 4)
+    monkeypatch.setattr(exports, "COPY_PAGE", 4)
     paged = rows(export(api_a, project, format=fmt))
     assert paged == whole and len(whole) > 1
+
+
+@pytest.mark.parametrize("strength_scale", [False, True])
+def test_dpo_rows_made_by_the_query_equal_the_rows_made_from_tasks(tenancy: Tenancy, strength_scale: bool) -> None:
+    """On PostgreSQL the dpo query picks chosen and rejected itself (for speed); the other formats, and SQLite,
+    make them from task rows with ``_dpo_rows``. Both ways give the same rows, gold and margins included."""
+    from labeling import exports
+
+    project = factories.make_project(
+        tenancy.org_a, name="Same dpo", strength_scale=strength_scale, consensus_threshold=0.6
+    )
+    build(tenancy.org_a, project)
+    request = exports.export_request(project=project, fmt="dpo", include_gold=True)
+    made = [row for page in exports.export_rows(request) for row in page]
+    if connection.vendor == "postgresql":
+        pages = exports._copy_pages(request, exports._task_columns(request), judgments=False)
+    else:
+        pages = exports._pages(request, with_posterior=False)
+    from_tasks = [row for page in pages for row in exports._dpo_rows(request, page)]
+    assert made == from_tasks and len(made) >= 2
+    assert all(("margin" in row) == strength_scale for row in made)
