@@ -12,8 +12,9 @@ and, with an organization API key:
    recomputes their quality, then exports them as ``dpo`` and ``annotations`` JSON Lines.
 
 For each request it prints rows per second (rows / wall time on the client), the time to the first byte of the
-response body, and the gunicorn worker's peak RSS growth during the request (``VmHWM`` after, less ``VmRSS``
-before; the peak is reset through ``/proc/<pid>/clear_refs`` first). Targets: import >= 50,000 tasks/s with RSS
+response body, the gunicorn worker's peak RSS growth during the request (``VmHWM`` after, less ``VmRSS``
+before; the peak is reset through ``/proc/<pid>/clear_refs`` first), and the CPU time per row of the worker and
+of all PostgreSQL processes (which side bounds the rate). Targets: import >= 50,000 tasks/s with RSS
 growth <= 150 MB; export >= 100,000 rows/s, first byte <= 100 ms, RSS growth <= 100 MB. Not a test: nothing
 asserts.
 """
@@ -57,8 +58,34 @@ def _memory(pid: int, field: str) -> int:
     raise RuntimeError(f"{field} missing")
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes (those still running)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_pids() -> list[int]:
+    """Every PostgreSQL server process on this machine (backends, WAL writer, checkpointer, ...)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
 class Probe:
-    """Peak RSS growth of a process over a block: reset the high-water mark, read it afterwards."""
+    """Over a block: the peak RSS growth of a process (reset the high-water mark, read it afterwards), its CPU
+    time, and the CPU time of all PostgreSQL processes (the worker's connection persists across requests)."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
@@ -66,10 +93,18 @@ class Probe:
     def __enter__(self) -> Probe:
         Path(f"/proc/{self.pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS
         self.before = _memory(self.pid, "VmRSS")
+        self.postgres = _postgres_pids()
+        self.cpu_before = _cpu_seconds([self.pid]), _cpu_seconds(self.postgres)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.growth = _memory(self.pid, "VmHWM") - self.before
+        self.worker_cpu = _cpu_seconds([self.pid]) - self.cpu_before[0]
+        self.postgres_cpu = _cpu_seconds(self.postgres) - self.cpu_before[1]
+
+    def per_row(self, rows: int) -> str:
+        """CPU microseconds per row: the worker's, PostgreSQL's."""
+        return f"{self.worker_cpu / rows * 1e6:6.1f} {self.postgres_cpu / rows * 1e6:6.1f}"
 
 
 def _write_tasks(path: Path, n: int) -> int:
@@ -107,11 +142,11 @@ def _request(method: str, path: str, key: str, body: Any = None, length: int = 0
     return response.status, first_byte, total, first + rest
 
 
-def _export(path: str, key: str, pid: int) -> tuple[int, float, float, int]:
+def _export(path: str, key: str, pid: int) -> tuple[int, float, float, Probe]:
     with Probe(pid) as probe:
         status, first_byte, total, body = _request("GET", path, key)
     assert status == 200, body[:500]
-    return body.count(b"\n"), first_byte, total, probe.growth
+    return body.count(b"\n"), first_byte, total, probe
 
 
 def main() -> None:
@@ -169,7 +204,11 @@ def main() -> None:
         pid = _worker_pid(gunicorn.pid)
         _request("GET", "/api/v1/projects/", key)  # warm the worker (imports, connection)
         print(f"gunicorn 1 sync worker, PostgreSQL, CPUs: {os.cpu_count()}\n")
-        print(f"{'request':<44} {'rows':>10} {'seconds':>8} {'rows/s':>9} {'first byte':>11} {'RSS growth':>11}")
+        print(f"{'':<44} {'':>10} {'':>8} {'':>9} {'':>11} {'':>11}  CPU us/row")
+        print(
+            f"{'request':<44} {'rows':>10} {'seconds':>8} {'rows/s':>9} {'first byte':>11} {'RSS growth':>11}  "
+            "worker postgres"
+        )
         for n in args.import_sizes:
             project = project_create(organization=org, name=f"Import {n}", kind="pairwise")
             path = Path(var_dir) / f"tasks-{n}.jsonl"
@@ -181,7 +220,10 @@ def main() -> None:
             report = json.loads(response)
             assert status == 200 and report["created"] == n, response[:500]
             label = f"import {n:,} tasks ({size / 2**20:,.0f} MiB JSON Lines)"
-            print(f"{label:<44} {n:>10,} {total:8.2f} {n / total:9,.0f} {'':>11} {probe.growth / 2**20:8.0f} MiB")
+            print(
+                f"{label:<44} {n:>10,} {total:8.2f} {n / total:9,.0f} {'':>11} {probe.growth / 2**20:8.0f} MiB  "
+                f"{probe.per_row(n)}"
+            )
             path.unlink()
         build(args.export_tasks, 500, 20, 0)
         project = Project.objects.get(name="Bench quality prefs")
@@ -195,11 +237,11 @@ def main() -> None:
         export_key = api_key_create(organization=project.organization, name="bench export", read_only=True)[1]
         for fmt in ("dpo", "annotations"):
             path = f"/api/v1/projects/{project.pk}/export?format={fmt}"
-            rows, first_byte, total, growth = _export(path, export_key, pid)
+            rows, first_byte, total, probe = _export(path, export_key, pid)
             label = f"export {fmt} ({args.export_tasks:,} tasks)"
             print(
                 f"{label:<44} {rows:>10,} {total:8.2f} {rows / total:9,.0f} {first_byte * 1000:8.1f} ms "
-                f"{growth / 2**20:8.0f} MiB"
+                f"{probe.growth / 2**20:8.0f} MiB  {probe.per_row(rows)}"
             )
     finally:
         gunicorn.terminate()
