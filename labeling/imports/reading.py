@@ -326,6 +326,7 @@ def run_import(
                         writer.add(cleaned)
                     if progress is not None and row % BATCH == 0:
                         progress(row)
+                writer.flush()
             except ImportFileError as error:
                 report.add_error(error.row, "file", error.message)
                 writer.discard()
@@ -333,7 +334,6 @@ def run_import(
             except BaseException:
                 writer.discard()
                 raise
-            writer.flush()
             if report.error_count and report.on_error == "abort":
                 raise Rollback
             report.committed = True

@@ -28,6 +28,7 @@ A file that cannot be read on (a broken JSON array, an unknown CSV column, inval
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any, Final
@@ -324,14 +325,15 @@ class _Writer(RowWriter):
 
     def discard(self) -> None:
         """Abandon an open session (the import is failing; its transaction rolls back)."""
-        if self.session is not None:
-            self.session.close(failed=True)
-            self.session = None
+        session, self.session = self.session, None
+        if session is not None:
+            with contextlib.suppress(Exception):  # the import's own error is on its way up: keep that one
+                session.close(failed=True)
 
     def _end_session(self) -> None:
-        if self.session is not None:
-            self.session.close()
-            self.session = None
+        session, self.session = self.session, None
+        if session is not None:
+            session.close()
 
     def _sync(self) -> None:
         """End the session; sort the suspects out (a repeat, a task of the project, or new after all); add the

@@ -427,3 +427,31 @@ def test_a_file_that_breaks_inside_an_open_copy_writes_nothing(
     assert not any(external_id.startswith("b") for external_id in tasks(tenancy.project_a))
     again = send(api_a, tenancy.project_a, jsonl([row("after")]), "application/x-ndjson")
     assert again.status_code == 200 and again.json()["created"] == 1
+
+
+def test_an_error_while_copying_cancels_the_copy_and_writes_nothing(
+    tenancy: Tenancy, small_sessions: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure of the database or of the code while a COPY session is open (here the second write of a session)
+    reaches the caller as it is; the COPY is cancelled and nothing is written."""
+    from labeling.imports import tasks as module
+
+    calls = []
+    real_copy, real_list = module._CopySession.write, module._ListSession.write
+
+    def failing(self: Any, *args: Any) -> None:
+        calls.append(1)
+        if len(calls) == 2:  # the session opened by the first write is still open
+            raise RuntimeError("boom")
+        (real_copy if isinstance(self, module._CopySession) else real_list)(self, *args)
+
+    monkeypatch.setattr(module._CopySession, "write", failing)
+    monkeypatch.setattr(module._ListSession, "write", failing)
+    body = jsonl([row(f"w{i}") for i in range(9)]).encode()
+    with pytest.raises(RuntimeError, match="boom"):
+        tasks_import(project=tenancy.project_a, stream=io.BytesIO(body), fmt="jsonl")
+    assert len(calls) == 2
+    assert not any(external_id.startswith("w") for external_id in tasks(tenancy.project_a))
+    monkeypatch.undo()
+    report = tasks_import(project=tenancy.project_a, stream=io.BytesIO(body), fmt="jsonl")
+    assert report.committed and report.created == 9
