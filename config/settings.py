@@ -44,6 +44,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "labeling.logins.LoginThrottleMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "labeling.tenancy.CurrentOrganizationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -142,6 +143,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
 }
 
 # --- Auth ---------------------------------------------------------------------------------------------------
+# Sign-in throttling (labeling/logins.py): failures per account and per address within a window of seconds.
+LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
+LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 900, minimum=1)
+# Reverse proxies in front of the app that append the client's address to X-Forwarded-For (0: none).
+TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0, minimum=0)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -47,6 +47,15 @@ def tenancy(db: Any) -> Tenancy:
 
 
 @pytest.fixture(autouse=True)
+def _no_sign_in_failures_carried_over() -> None:
+    """Sign-in failure counts live in the cache (Redis under CI, kept across runs): start each test without the
+    test client's. Accounts are counted by name; tests that fail sign-ins use names of their own."""
+    from django.core.cache import cache
+
+    cache.delete_many([f"login-failures:address:{address}" for address in ("127.0.0.1", "unknown")])
+
+
+@pytest.fixture(autouse=True)
 def _quality_recompute_off(settings: Any) -> None:
     """Judgments don't recompute quality in-process during tests; tests of that trigger turn it back on."""
     settings.QUALITY_RECOMPUTE_ON_COMMIT = False
