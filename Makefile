@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test install lint format check migrations-check clean
+.PHONY: demo test install lint format check migrations-check audit deploy-check clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || "$$(bin/find-python)" -m venv $(VENV)
@@ -40,6 +40,17 @@ format: $(STAMP)
 
 migrations-check: $(STAMP)
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+
+# Known vulnerabilities in every installed distribution (exit 1 on any); AUDIT_ARGS="--advisories all.zip --offline"
+# checks against OSV's bulk file on disk.
+audit: $(STAMP)
+	$(PY) bin/audit_deps.py --accept .ci/audit-accept.txt $(AUDIT_ARGS)
+
+# Django's deployment checklist with production values (DEBUG off, HTTPS, a real secret): 0 issues or exit 1.
+deploy-check: $(STAMP)
+	DEBUG=0 SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))')" \
+	ALLOWED_HOSTS=labels.example.com CSRF_TRUSTED_ORIGINS=https://labels.example.com \
+	$(PY) manage.py check --deploy --fail-level WARNING
 
 check: lint migrations-check test
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
 from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
+from django.views.debug import SafeExceptionReporterFilter
 
 from labeling.apikeys import api_key_authenticate, api_key_revoke
 from labeling.models import ApiKey
@@ -57,6 +59,31 @@ def test_keys_are_stored_hashed_and_shown_by_prefix(keys: Keys, tenancy: Tenancy
 def test_a_key_in_the_query_string_is_never_accepted(keys: Keys) -> None:
     for name in ("key", "api_key", "token", "access_token"):
         assert Client().get(PROJECTS, {name: keys.full_a}).status_code == 401
+
+
+def test_keys_never_reach_the_logs_or_an_error_report(
+    keys: Keys, tenancy: Tenancy, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every logger at DEBUG through a success, a 404, a 400, a rejected key and a throttled key; and the report a
+    500 would produce (the debug page and the admins' e-mail share Django's filter) masks the header."""
+    forged = keys.full_b[:-4] + ("AAAA" if not keys.full_b.endswith("AAAA") else "BBBB")
+    with caplog.at_level(logging.DEBUG):
+        assert KeyClient(keys.full_a).get(PROJECTS).status_code == 200
+        assert KeyClient(keys.full_a).get(f"{PROJECTS}999999/").status_code == 404
+        import_url = f"{PROJECTS}{tenancy.project_a.pk}/tasks/import"
+        assert KeyClient(keys.full_a).post(import_url, b"{", content_type="application/json").status_code == 400
+        assert KeyClient(forged).get(PROJECTS).status_code == 401
+        assert Client().get(PROJECTS, {"key": keys.full_b}).status_code == 401
+    # What a handler writes: the message with its arguments (the console handler's format; gunicorn's access log
+    # is off unless configured, and then shows what a reverse proxy would).
+    logged = caplog.text + " ".join(f"{record.getMessage()} {record.args!r}" for record in caplog.records)
+    assert caplog.records, "the requests above log something (the 404 and 401 at least)"
+    for secret in (keys.full_a, keys.full_b, forged, keys.full_a.rsplit("_", 1)[1]):
+        assert secret not in logged
+
+    request = RequestFactory().get(PROJECTS, headers={"Authorization": f"Bearer {keys.full_a}"})
+    meta = SafeExceptionReporterFilter().get_safe_request_meta(request)
+    assert keys.full_a not in repr(meta) and meta["HTTP_AUTHORIZATION"] == "********************"
 
 
 def test_a_revoked_key_stops_working_on_the_next_request(keys: Keys, api_a: KeyClient) -> None:

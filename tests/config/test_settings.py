@@ -111,3 +111,23 @@ def test_migrations_are_complete() -> None:
     result = _manage(["makemigrations", "--check", "--dry-run"], {"DEBUG": "1"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No changes detected" in result.stdout
+
+
+@pytest.mark.django_db
+def test_migrations_create_no_accounts_and_passwords_are_validated() -> None:
+    """No default login exists outside ``seed_demo`` (which refuses without DEBUG: tests/labeling/test_seed_demo.py),
+    and every password set through Django's forms and our admin meets the validators."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.password_validation import get_default_password_validators, validate_password
+    from django.core.exceptions import ValidationError
+
+    assert get_user_model().objects.count() == 0
+    assert {type(v).__name__ for v in get_default_password_validators()} == {
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    }
+    for weak in ("password", "12345678901", "short1!", "alice@a.example1"):
+        with pytest.raises(ValidationError):
+            validate_password(weak, get_user_model()(username="alice@a.example1", email="alice@a.example1"))
