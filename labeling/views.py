@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
@@ -33,9 +34,11 @@ def organization_switch_view(request: HttpRequest) -> HttpResponse:
     except ValueError:
         organization_id = -1
     organization_switch(request, organization_id)
-    target = request.POST.get("next") or "home"
-    if target != "home" and not url_has_allowed_host_and_scheme(
+    # Back to the page the switcher was on: a path of this site only. Never through ``redirect()``, which would
+    # also take a view name ("logout") or fail on a word it cannot resolve.
+    target = request.POST.get("next", "")
+    if not target.startswith("/") or not url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
-        target = "home"
-    return redirect(target)
+        target = reverse("home")
+    return HttpResponseRedirect(target)

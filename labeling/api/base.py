@@ -12,6 +12,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
@@ -23,6 +24,7 @@ from labeling.api.auth import (
     OrganizationAccess,
     caller_for,
 )
+from labeling.middleware import DATABASE_ERRORS, OUTAGE_MESSAGE, RETRY_AFTER_SECONDS, database_outage_log
 from labeling.models import Project
 from labeling.tenancy import access_project
 
@@ -54,8 +56,21 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+def parameters_check(request: Request, allowed: tuple[str, ...] = ()) -> None:
+    """Query parameters come from an allow-list: anything else (an ORM path such as ``annotator__password``, an
+    ``ordering``, a typo) is a 400 naming it, never silently ignored or passed to a filter."""
+    unknown = sorted(set(request.query_params) - set(allowed))
+    if unknown:
+        raise ValidationError({name: ["is not a parameter of this endpoint"] for name in unknown})
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus services' Django ``ValidationError`` as a 400 with the same ``{field: [messages]}``."""
+    """DRF's handler, plus services' Django ``ValidationError`` as a 400 with the same ``{field: [messages]}``, and
+    a database outage as a 503 with ``Retry-After`` (``labeling.middleware``)."""
+    if isinstance(exc, DATABASE_ERRORS):
+        database_outage_log(context["request"], exc)
+        body = {"detail": OUTAGE_MESSAGE, "retry_after": RETRY_AFTER_SECONDS}
+        return Response(body, status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = ValidationError(detail=detail)

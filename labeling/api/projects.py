@@ -9,7 +9,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from labeling.api.base import StrictSerializer, TenantAPIView
+from labeling.api.base import StrictSerializer, TenantAPIView, parameters_check
 from labeling.models import Label, Project, ProjectKind, ProjectStats, SamplingStrategy
 from labeling.services import PROJECT_UPDATABLE, project_create, project_update
 
@@ -109,6 +109,7 @@ class ProjectListSerializer(serializers.Serializer):
 class ProjectListView(TenantAPIView):
     @extend_schema(operation_id="projects_list", responses=ProjectListSerializer, tags=["projects"])
     def get(self, request: Request) -> Response:
+        parameters_check(request)
         projects = list(Project.objects.for_org(self.caller.organization_id).select_related("stats").order_by("name"))
         return Response({"results": _output(projects)})
 
@@ -119,6 +120,7 @@ class ProjectListView(TenantAPIView):
         tags=["projects"],
     )
     def post(self, request: Request) -> Response:
+        parameters_check(request)
         data = ProjectCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
@@ -136,6 +138,7 @@ class ProjectListView(TenantAPIView):
 class ProjectDetailView(TenantAPIView):
     @extend_schema(operation_id="projects_retrieve", responses=ProjectOutputSerializer, tags=["projects"])
     def get(self, request: Request, project_id: int) -> Response:
+        parameters_check(request)
         return Response(_output([self.project(project_id)])[0])
 
     @extend_schema(
@@ -146,6 +149,7 @@ class ProjectDetailView(TenantAPIView):
     )
     def patch(self, request: Request, project_id: int) -> Response:
         project = self.project(project_id)
+        parameters_check(request)
         data = ProjectUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         project_update(project=project, **data.validated_data)

@@ -1,0 +1,1 @@
+"""Security tests: tenant isolation and other cross-cutting guarantees."""

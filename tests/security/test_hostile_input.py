@@ -1,0 +1,546 @@
+"""Hostile input everywhere users type or import (issue 7): query parameters only from allow-lists (no ORM path
+reaches a filter, so no password-hash oracle), JSON keys stored as text, oversized bodies refused with 413 before
+anything is written, malformed files refused with the row, markup shown as text on every page, the security
+headers on real responses, and ``?next=`` kept on the site.
+
+Organization A (Alice admin, Annie annotator) is the attacker's own organization throughout: these are not
+isolation tests (``test_isolation.py``) but tests of what a member may send.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from labeling.apikeys import api_key_create
+from labeling.models import Annotation, ImportJob, Label, Membership, Project, Role, Task
+from quality.models import AnnotatorScore, ModelRanking
+from routing.models import Assignment, AssignmentState
+from routing.services import next_task, qualification_create, qualification_grant
+from tests import factories
+from tests.api.conftest import KeyClient
+from tests.conftest import Tenancy
+
+User = get_user_model()
+
+SCRIPT = "<script>alert(1)</script>"
+IMG = "<img src=x onerror=alert(1)>"
+HOSTILE = SCRIPT + IMG
+HOSTILE_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"
+MARKDOWN = (
+    f"{HOSTILE}\n\n[click me](javascript:alert(1)) [upper](JAVASCRIPT:alert(1)) [tab](java\tscript:alert(1)) "
+    '[data](data:text/html,<b>x</b>) <javascript:alert(1)> ![img](x) [ok](https://example.com/"onmouseover=alert(1))\n'
+)
+
+
+@pytest.fixture
+def api_a(tenancy: Tenancy) -> KeyClient:
+    from django.core.cache import cache
+
+    cache.clear()  # throttle counters
+    return KeyClient(api_key_create(organization=tenancy.org_a, name="pipeline", created_by=tenancy.admin_a)[1])
+
+
+def signed_in(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def superuser() -> Any:
+    return factories.make_user("root@concord.example", is_superuser=True, is_staff=True)
+
+
+# --- Query parameters: allow-lists only ---------------------------------------------------------------------------
+#: ORM paths, lookups and orderings an attacker would try; none is a parameter of any endpoint.
+HOSTILE_PARAMETERS = [
+    ("annotator__password", "x"),
+    ("annotator__password__startswith", "md5$"),
+    ("task__project__organization__name", "Org B"),
+    ("payload__regex", ".*"),
+    ("external_id__regex", "^(a+)+$"),
+    ("id__gt", "0"),
+    ("organization", "1"),
+    ("ordering", "annotator__password"),
+    ("order_by", "-annotator__password"),
+    ("o", "1"),
+    ("search", "x"),
+    ("shoe_size", "44"),
+]
+
+
+def _api_reads(tenancy: Tenancy) -> list[str]:
+    project = tenancy.project_a.pk
+    return [
+        reverse("api-projects"),
+        reverse("api-project", args=[project]),
+        reverse("api-tasks", args=[project]),
+        reverse("api-annotations", args=[project]),
+        reverse("api-quality", args=[project]),
+        reverse("api-annotators", args=[project]),
+        reverse("api-models", args=[project]),
+        reverse("api-export", args=[project]) + "?format=annotations",
+        reverse("api-export-summary", args=[project]) + "?format=annotations",
+    ]
+
+
+@pytest.mark.parametrize(("name", "value"), HOSTILE_PARAMETERS)
+def test_every_api_read_refuses_a_parameter_outside_its_allow_list(
+    api_a: KeyClient, tenancy: Tenancy, name: str, value: str
+) -> None:
+    for url in _api_reads(tenancy):
+        joiner = "&" if "?" in url else "?"
+        response = api_a.get(f"{url}{joiner}{name}={value}")
+        assert response.status_code == 400, (url, response.status_code)
+        assert name in response.json(), (url, response.json())
+
+
+def test_import_endpoints_refuse_unknown_parameters(api_a: KeyClient, tenancy: Tenancy) -> None:
+    body = b'{"external_id": "p1", "prompt": "Q", "response_a": "A", "response_b": "B"}\n'
+    for route in ("api-tasks-import", "api-annotations-import", "api-predictions-import"):
+        url = reverse(route, args=[tenancy.project_a.pk]) + "?annotator__password__startswith=md5"
+        response = api_a.post(url, body, content_type="application/x-ndjson")
+        assert response.status_code == 400 and "annotator__password__startswith" in response.json(), route
+    job = ImportJob.objects.create(organization=tenancy.org_a, project=tenancy.project_a, kind="tasks")
+    response = api_a.get(reverse("api-import-job", args=[job.pk]) + "?ordering=project__organization__name")
+    assert response.status_code == 400 and "ordering" in response.json()
+    assert not Task.objects.filter(external_id="p1").exists()
+
+
+def test_no_password_hash_prefix_oracle_through_the_api(api_a: KeyClient, tenancy: Tenancy) -> None:
+    """A right and a wrong guess at the first characters of a password hash get the very same answer."""
+    assert tenancy.annotator_a.password.startswith("md5$")
+    url = reverse("api-annotations", args=[tenancy.project_a.pk])
+    for name in ("annotator__password__startswith", "task__annotations__annotator__password__startswith"):
+        right = api_a.get(f"{url}?{name}=md5$")
+        wrong = api_a.get(f"{url}?{name}=zzz")
+        assert right.status_code == wrong.status_code == 400
+        assert right.content == wrong.content
+
+
+def test_the_allowed_parameters_still_filter(api_a: KeyClient, tenancy: Tenancy) -> None:
+    url = reverse("api-tasks", args=[tenancy.project_a.pk])
+    assert [row["external_id"] for row in api_a.get(f"{url}?status=open&gold=false&limit=5").json()["results"]] == [
+        tenancy.task_a.external_id
+    ]
+    assert api_a.get(f"{url}?status=annotator__password").status_code == 400
+    assert api_a.get(reverse("api-projects")).status_code == 200
+    assert api_a.get(reverse("api-project", args=[tenancy.project_a.pk])).status_code == 200
+
+
+# --- Admin change lists: only their list filters ------------------------------------------------------------------
+#: Lookups outside every list filter: relation paths into the user's password, regexes and local-field lookups.
+ADMIN_LOOKUPS = [
+    ("user__password__startswith", "md5$"),
+    ("annotator__password__startswith", "md5$"),
+    ("created_by__password__startswith", "md5$"),
+    ("unpaused_by__password__startswith", "md5$"),
+    ("password__startswith", "md5$"),
+    ("hash__startswith", "0"),
+    ("key_hash__startswith", "0"),
+    ("payload__contains", "a"),
+    ("name__regex", "^(a+)+$"),
+    ("id__gt", "0"),
+    ("organization__name__startswith", "Org"),
+    ("project__organization__slug__startswith", "org"),
+    ("no_such_field", "1"),
+]
+
+
+def _changelists() -> list[str]:
+    return [f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist" for model in admin.site._registry]
+
+
+def _refused(response: Any) -> bool:
+    """Django's admin answers a forbidden lookup with 400 and a lookup it cannot apply with a redirect to ``?e=1``."""
+    if response.status_code == 400:
+        return True
+    return response.status_code == 302 and urlsplit(response["Location"]).query == "e=1"
+
+
+@pytest.mark.parametrize("changelist", _changelists())
+def test_admin_change_lists_refuse_lookups_outside_their_filters(tenancy: Tenancy, changelist: str) -> None:
+    client = signed_in(superuser())
+    url = reverse(changelist)
+    assert client.get(url).status_code == 200
+    for name, value in ADMIN_LOOKUPS:
+        response = client.get(url, {name: value})
+        assert _refused(response), (changelist, name, response.status_code)
+
+
+def test_no_password_hash_prefix_oracle_in_the_admin(tenancy: Tenancy) -> None:
+    for client in (signed_in(superuser()), signed_in(tenancy.admin_a)):
+        for changelist, name in [
+            ("admin:labeling_membership_changelist", "user__password__startswith"),
+            ("admin:labeling_annotation_changelist", "annotator__password__startswith"),
+            ("admin:routing_assignment_changelist", "annotator__password__startswith"),
+            ("admin:quality_annotatorscore_changelist", "annotator__password__startswith"),
+            ("admin:auth_user_changelist", "password__startswith"),
+        ]:
+            right = client.get(reverse(changelist), {name: "md5$"})
+            wrong = client.get(reverse(changelist), {name: "zzz"})
+            assert right.status_code == wrong.status_code and right.status_code in (302, 400, 403), changelist
+            assert right.status_code != 302 or right["Location"] == wrong["Location"]
+
+
+def test_admin_list_filters_search_and_sorting_still_work(tenancy: Tenancy) -> None:
+    client = signed_in(tenancy.admin_a)
+    project = tenancy.project_a
+    checks = [
+        ("admin:labeling_task_changelist", {"status__exact": "open"}),
+        ("admin:labeling_task_changelist", {"gold": "yes"}),
+        ("admin:labeling_task_changelist", {"project__id__exact": str(project.pk)}),
+        ("admin:labeling_task_changelist", {"project__isnull": "False", "o": "2", "q": "a-1"}),
+        ("admin:labeling_project_changelist", {"kind__exact": "pairwise", "sampling_strategy__exact": "random"}),
+        ("admin:labeling_membership_changelist", {"role__exact": "annotator", "q": "annie"}),
+        ("admin:labeling_annotation_changelist", {"annotator__id__exact": str(tenancy.annotator_a.pk)}),
+        ("admin:routing_assignment_changelist", {"is_gold__exact": "1", "state__exact": "active"}),
+        ("admin:quality_annotatorscore_changelist", {"random_clicker__exact": "0"}),
+        ("admin:labeling_apikey_changelist", {"read_only__exact": "1"}),
+    ]
+    for changelist, params in checks:
+        response = client.get(reverse(changelist), params)
+        assert response.status_code == 200, (changelist, params, response.status_code)
+    tasks = client.get(reverse("admin:labeling_task_changelist"), {"status__exact": "complete"})
+    assert tenancy.task_a.external_id not in tasks.content.decode()
+
+
+# --- ?next= stays on the site --------------------------------------------------------------------------------------
+OFF_SITE = [
+    "https://evil.example/",
+    "//evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "javascript:alert(1)",
+    "http:evil.example",
+    " //evil.example",
+    "/\t/evil.example",
+    "https://testserver@evil.example/",
+    "data:text/html,<script>alert(1)</script>",
+]
+
+
+def _on_site(location: str) -> bool:
+    parts = urlsplit(location)
+    return (
+        not parts.scheme
+        and not parts.netloc
+        and location.startswith("/")
+        and not location.startswith(("//", "/\\"))
+        and "evil" not in location
+    )
+
+
+@pytest.mark.parametrize("target", OFF_SITE)
+def test_sign_in_never_redirects_off_site(tenancy: Tenancy, target: str) -> None:
+    client = Client()
+    page = client.get(reverse("login"), {"next": target})
+    assert page.status_code == 200 and "evil" not in page.content.decode() and "alert(1)" not in page.content.decode()
+    response = client.post(
+        reverse("login") + "?" + f"next={target}",
+        {"username": tenancy.annotator_a.username, "password": factories.PASSWORD, "next": target},
+    )
+    assert response.status_code == 302 and _on_site(response["Location"]), response["Location"]
+
+
+@pytest.mark.parametrize("target", OFF_SITE)
+def test_admin_sign_in_and_sign_out_never_redirect_off_site(tenancy: Tenancy, target: str) -> None:
+    client = Client()
+    response = client.post(
+        reverse("admin:login"),
+        {"username": tenancy.admin_a.username, "password": factories.PASSWORD, "next": target},
+    )
+    assert response.status_code == 302 and _on_site(response["Location"]), response["Location"]
+    response = client.post(reverse("logout"), {"next": target})
+    assert response.status_code == 302 and _on_site(response["Location"]), response["Location"]
+
+
+@pytest.mark.parametrize("target", [*OFF_SITE, "admin:index", "logout", "evil"])
+def test_organization_switch_never_redirects_off_site(tenancy: Tenancy, target: str) -> None:
+    Membership.objects.create(organization=tenancy.org_b, user=tenancy.annotator_a, role=Role.ANNOTATOR)
+    client = signed_in(tenancy.annotator_a)
+    response = client.post(reverse("organization-switch"), {"organization": tenancy.org_b.pk, "next": target})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("home"), response["Location"]
+
+
+def test_organization_switch_returns_to_the_page_it_came_from(tenancy: Tenancy) -> None:
+    Membership.objects.create(organization=tenancy.org_b, user=tenancy.annotator_a, role=Role.ANNOTATOR)
+    client = signed_in(tenancy.annotator_a)
+    response = client.post(reverse("organization-switch"), {"organization": tenancy.org_b.pk, "next": "/work/?x=1"})
+    assert response.status_code == 302 and response["Location"] == "/work/?x=1"
+
+
+def test_a_same_site_next_is_reflected_only_escaped(tenancy: Tenancy) -> None:
+    page = Client().get(reverse("login"), {"next": '/work/"><script>alert(1)</script>'}).content.decode()
+    assert "<script>alert(1)" not in page
+    assert 'value="/work/&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in page
+
+
+# --- Security headers ----------------------------------------------------------------------------------------------
+def _header_pages(tenancy: Tenancy, api_a: KeyClient) -> list[tuple[str, Any]]:
+    annotator = signed_in(tenancy.annotator_a)
+    return [
+        ("home", Client().get("/", secure=True)),
+        ("login", Client().get(reverse("login"), secure=True)),
+        ("annotate", annotator.get(reverse("annotate", args=[tenancy.project_a.pk]), secure=True)),
+        ("quality", signed_in(tenancy.admin_a).get(reverse("quality", args=[tenancy.project_a.pk]), secure=True)),
+        ("admin", signed_in(tenancy.admin_a).get(reverse("admin:index"), secure=True)),
+        ("api", api_a.get(reverse("api-projects"), secure=True)),
+        ("api error", api_a.get(reverse("api-projects") + "?ordering=x", secure=True)),
+        ("not found", annotator.get("/no/such/page", secure=True)),
+    ]
+
+
+def test_security_headers_on_every_kind_of_response(tenancy: Tenancy, api_a: KeyClient) -> None:
+    for name, response in _header_pages(tenancy, api_a):
+        assert response.status_code in (200, 400, 404), name
+        headers = response.headers
+        assert "Content-Security-Policy-Report-Only" not in headers, name
+        policy = headers.get("Content-Security-Policy", "")
+        directives = {part.split()[0]: part.split()[1:] for part in policy.split(";") if part.strip()}
+        assert directives.get("default-src") == ["'self'"], (name, policy)
+        assert directives["object-src"] == ["'none'"] and directives["frame-ancestors"] == ["'none'"], name
+        assert directives["base-uri"] == ["'none'"] and directives["form-action"] == ["'self'"], name
+        assert "'unsafe-inline'" not in policy and "'unsafe-eval'" not in policy and "*" not in policy, name
+        assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains; preload", name
+        assert headers["X-Content-Type-Options"] == "nosniff", name
+        assert headers["X-Frame-Options"] == "DENY", name
+        assert headers["Referrer-Policy"] == "same-origin", name
+        assert headers["Cross-Origin-Opener-Policy"] == "same-origin", name
+
+
+def test_page_scripts_carry_the_policy_nonce(tenancy: Tenancy) -> None:
+    response = signed_in(tenancy.annotator_a).get(reverse("annotate", args=[tenancy.project_a.pk]), secure=True)
+    policy = response.headers["Content-Security-Policy"]
+    scripts = _Tags.read(response.content.decode()).tags_named("script")
+    assert scripts, "the annotation page loads its script"
+    for attrs in scripts:
+        assert attrs.get("src", "").startswith("/static/"), attrs
+        assert "nonce" not in attrs or f"'nonce-{attrs['nonce']}'" in policy
+
+
+def test_production_redirects_plain_http_and_marks_cookies_secure(settings: Any, tenancy: Tenancy) -> None:
+    from config import settings as production
+
+    assert production.SECURE_SSL_REDIRECT is not production.DEBUG  # on unless DEBUG (the test settings turn it off)
+    assert production.SESSION_COOKIE_SECURE and production.CSRF_COOKIE_SECURE and production.SESSION_COOKIE_HTTPONLY
+    assert not getattr(production, "SECURE_CSP_REPORT_ONLY", None)
+    settings.SECURE_SSL_REDIRECT = True
+    response = Client().get("/work/")
+    assert response.status_code == 301 and response["Location"] == "https://testserver/work/"
+
+
+# --- Markup is shown as text ---------------------------------------------------------------------------------------
+class _Tags(HTMLParser):
+    """Every start tag of a page with its attributes, and the text inside each ``<script>``."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str]]] = []
+        self.script_text: list[str] = []
+        self._in_script = False
+
+    @classmethod
+    def read(cls, html: str) -> _Tags:
+        parser = cls()
+        parser.feed(html)
+        parser.close()
+        return parser
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, {key: value or "" for key, value in attrs}))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script:
+            self.script_text.append(data)
+
+    def tags_named(self, name: str) -> list[dict[str, str]]:
+        return [attrs for tag, attrs in self.tags if tag == name]
+
+
+def assert_inert(html: str, *, escaped: bool = True) -> None:
+    """No live script, event handler, ``javascript:``/``data:`` URL or injected image on the page; the hostile text
+    is on it, escaped."""
+    page = _Tags.read(html)
+    assert not any("alert" in text for text in page.script_text), "an injected script runs"
+    for tag, attrs in page.tags:
+        assert tag != "img" or attrs.get("src") != "x", "an injected image"
+        for name, value in attrs.items():
+            assert not name.startswith("on"), f"<{tag} {name}=...>"
+            if name in ("href", "src", "action", "formaction", "xlink:href"):
+                assert not value.strip().lower().startswith(("javascript:", "data:", "vbscript:")), f"<{tag} {name}>"
+    if escaped:
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+@pytest.fixture
+def hostile(tenancy: Tenancy) -> Tenancy:
+    """Organization A with markup in every name people type: organization, projects, instructions, labels, task
+    text, annotator names, pause and skip reasons, qualification names, model names."""
+    org = tenancy.org_a
+    org.name = f"Org {HOSTILE}"
+    org.save()
+    Project.objects.filter(pk=tenancy.project_a.pk).update(name=f"Pairs {HOSTILE}", instructions=MARKDOWN)
+    tenancy.project_a.refresh_from_db()
+    Task.objects.filter(pk=tenancy.task_a.pk).update(
+        external_id=f"t-{HOSTILE}",
+        payload={
+            "prompt": MARKDOWN,
+            "response_a": f"A {MARKDOWN}",
+            "response_b": f"B {MARKDOWN}",
+            "model_a": f"m-{HOSTILE}",
+            "model_b": "m-2",
+        },
+    )
+    user = tenancy.annotator_a
+    user.first_name, user.last_name = "Annie", HOSTILE
+    user.save()
+    Membership.objects.filter(user=user, organization=org).update(pause_reason=f"paused {HOSTILE}")
+    return tenancy
+
+
+def test_annotation_pages_show_markup_as_text(hostile: Tenancy) -> None:
+    Membership.objects.filter(user=hostile.annotator_a).update(pause_reason="")
+    client = signed_in(hostile.annotator_a)
+    page = client.get(reverse("annotate", args=[hostile.project_a.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert_inert(html)
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 6  # title, name, instructions, prompt, A, B
+    assert "[click me](javascript:alert(1))" in html  # an unsafe link stays text
+
+    categorical = factories.make_project(
+        hostile.org_a, "categorical", name=f"Cats {HOSTILE}", labels=[("x", f"X {HOSTILE}"), ("y", "Y")]
+    )
+    factories.make_task(categorical, "c-1", payload={"text": MARKDOWN})
+    html = client.get(reverse("annotate", args=[categorical.pk])).content.decode()
+    assert_inert(html)
+    assert f"X {HOSTILE_ESCAPED}" in html
+
+
+def test_work_done_and_consent_pages_show_markup_as_text(hostile: Tenancy) -> None:
+    client = signed_in(hostile.annotator_a)
+    assert_inert(client.get(reverse("work")).content.decode())  # organization name, pause reason
+    Membership.objects.filter(user=hostile.annotator_a).update(pause_reason="")
+    html = client.get(reverse("work")).content.decode()
+    assert_inert(html)  # project name
+    assert f"Pairs {HOSTILE_ESCAPED}" in html
+    Task.objects.filter(project=hostile.project_a).update(status="complete")
+    assert_inert(client.get(reverse("annotate", args=[hostile.project_a.pk])).content.decode())
+    qualification = qualification_create(organization=hostile.org_a, code="sensitive:x", name=f"Q {HOSTILE}")
+    grant = qualification_grant(annotator=hostile.annotator_a, qualification=qualification)
+    assert_inert(client.get(reverse("consent")).content.decode())
+    response = client.post(reverse("consent"), {"grant": grant.pk, "opted_in": "1"}, follow=True)
+    assert_inert(response.content.decode())  # the flash message names the qualification
+
+
+def test_organization_switcher_shows_markup_as_text(hostile: Tenancy) -> None:
+    Membership.objects.create(organization=hostile.org_b, user=hostile.annotator_a, role=Role.ANNOTATOR)
+    html = signed_in(hostile.annotator_a).get("/").content.decode()
+    assert "org-switch" in html
+    assert_inert(html)
+    assert f"Org {HOSTILE_ESCAPED}" in html
+
+
+def test_quality_dashboard_shows_markup_as_text(hostile: Tenancy) -> None:
+    project = hostile.project_a
+    from django.utils import timezone
+
+    AnnotatorScore.objects.create(
+        organization=hostile.org_a,
+        project=project,
+        annotator=hostile.annotator_a,
+        n_judgments=3,
+        computed_at=timezone.now(),
+        paused_at=timezone.now(),
+        pause_reason=f"careless {HOSTILE}",
+    )
+    for rank, name in enumerate((f"m-{HOSTILE}", "m-2"), start=1):
+        ModelRanking.objects.create(
+            organization=hostile.org_a,
+            project=project,
+            model_name=name,
+            rank=rank,
+            theta=1.0 - rank,
+            low=-1.0 - rank,
+            high=2.0 - rank,
+            battles=3,
+            wins=1,
+            losses=1,
+            ties=1,
+            computed_at=timezone.now(),
+        )
+    Label.objects.filter(project=project, value="a").update(title=f"A {HOSTILE}")
+    client = signed_in(hostile.admin_a)
+    html = client.get(reverse("quality", args=[project.pk]) + f"?sort={HOSTILE}&dir={HOSTILE}").content.decode()
+    assert_inert(html)
+    assert f"Annie {HOSTILE_ESCAPED}" in html and f"m-{HOSTILE_ESCAPED}" in html and "careless" in html
+    csv_text = client.get(reverse("quality-csv", args=[project.pk, "annotators"])).content.decode()
+    assert HOSTILE in csv_text  # a CSV is data, not a page: the text as it is
+
+
+def test_admin_pages_show_markup_as_text(hostile: Tenancy) -> None:
+    leased = next_task(annotator=hostile.admin_a, project=hostile.project_a)
+    assert leased is not None
+    Assignment.objects.filter(pk=leased.pk).update(state=AssignmentState.SKIPPED, skip_reason=f"skip {HOSTILE}")
+    client = signed_in(hostile.admin_a)
+    pages = [
+        reverse("admin:index"),
+        reverse("admin:labeling_project_changelist"),
+        reverse("admin:labeling_project_change", args=[hostile.project_a.pk]),
+        reverse("admin:labeling_task_changelist"),
+        reverse("admin:labeling_task_change", args=[hostile.task_a.pk]),
+        reverse("admin:labeling_membership_changelist"),
+        reverse("admin:routing_assignment_changelist"),
+        reverse("admin:routing_assignment_change", args=[leased.pk]),
+    ]
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert_inert(response.content.decode())
+    assert f"skip {HOSTILE_ESCAPED}" in client.get(reverse("admin:routing_assignment_changelist")).content.decode()
+
+
+def test_posted_skip_reasons_come_only_from_the_list(tenancy: Tenancy) -> None:
+    client = signed_in(tenancy.annotator_a)
+    leased = next_task(annotator=tenancy.annotator_a, project=tenancy.project_a)
+    assert leased is not None
+    client.post(reverse("annotate-skip", args=[tenancy.project_a.pk, leased.pk]), {"reason": HOSTILE})
+    leased.refresh_from_db()
+    assert leased.state == AssignmentState.SKIPPED and leased.skip_reason == ""
+
+
+def test_nothing_in_templates_or_code_marks_user_text_safe() -> None:
+    """``|safe``, ``mark_safe`` and ``{% autoescape off %}`` appear only where sanitised or built by format_html."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    templates = [path for path in (root / "templates").rglob("*.html")]
+    for path in templates:
+        text = path.read_text()
+        assert "|safe" not in text and "autoescape off" not in text and "safeseq" not in text, path
+    marked = {
+        str(path.relative_to(root))
+        for folder in ("labeling", "quality", "routing", "config")
+        for path in (root / folder).rglob("*.py")
+        if "mark_safe(" in path.read_text() or "SafeString(" in path.read_text().replace('SafeString("")', "")
+    }
+    assert marked == {"labeling/rendering.py"}, marked
+
+
+del io, json, SimpleUploadedFile, Annotation
