@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from labeling import views
+from labeling.api.schema import not_found
 from quality import views as quality_views
 from routing import views as routing_views
 
@@ -39,3 +40,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
 ]
+
+# An /api/ URL that matches no route (an id that is not a number) answers JSON, as the API's own 404s do.
+handler404 = not_found

@@ -75,6 +75,9 @@ def project_create(
         return project
     if not labels or len(labels) < 2:
         raise ValidationError({"labels": "A categorical project needs at least two labels."})
+    values = [value for value, _ in labels]
+    if len(set(values)) != len(values):
+        raise ValidationError({"labels": "Each label needs a value of its own (a value is given twice)."})
     for position, (value, title) in enumerate(labels):
         error = label_value_error(value)
         if error:

@@ -82,6 +82,21 @@ class ImportReportSerializer(serializers.Serializer):
     errors_truncated = serializers.BooleanField()
 
 
+class ImportJobSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField(help_text="tasks, annotations or predictions")
+    status = serializers.CharField(help_text="queued, running, done or failed")
+    size = serializers.IntegerField(help_text="Bytes received.")
+    bytes_read = serializers.IntegerField()
+    rows = serializers.IntegerField(help_text="Rows read so far.")
+    progress = serializers.FloatField(help_text="0 to 1.")
+    report = ImportReportSerializer(allow_null=True, help_text="The import's report once it is done.")
+    error = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    job = serializers.URLField(required=False, help_text="In the 202 that queues an import: where to follow the job.")
+
+
 IMPORT_PARAMETERS = [
     OpenApiParameter(
         "async", bool, description="Run as a background job (202 with its URL); automatic for large files."
@@ -138,20 +153,70 @@ class ImportView(TenantAPIView):
 
 
 class ImportJobView(TenantAPIView):
-    @extend_schema(operation_id="import_job_retrieve", responses=OpenApiTypes.OBJECT, tags=["tasks"])
+    @extend_schema(operation_id="import_job_retrieve", responses=ImportJobSerializer, tags=["tasks"])
     def get(self, request: Request, job_id: int) -> Response:
         _check_parameters(request, ())
         job = access_object(ImportJob.objects.all(), self.caller.organization_id, job_id)
         return Response(import_job_progress(job))
 
 
-IMPORT_BODY = {
-    "application/x-ndjson": OpenApiTypes.BINARY,
-    "application/json": {"type": "array", "items": {"type": "object"}},
-    "text/csv": OpenApiTypes.BINARY,
-    "multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}},
+_TEXT = {"type": "string"}
+_PREDICTIONS = {
+    "oneOf": [{"type": "number"}, {"type": "object", "additionalProperties": {"type": "number"}}],
+    "description": 'Pairwise: P(A better) or {"a": p}; categorical: {label: p}.',
 }
-IMPORT_RESPONSES = {200: ImportReportSerializer, 400: ImportReportSerializer, 413: OpenApiTypes.OBJECT}
+# The records of a JSON array (JSON Lines and CSV rows have the same fields; labeling.imports documents them). Any
+# other field is refused.
+TASK_ROW = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["external_id"],
+    "properties": {
+        "external_id": {"type": "string", "description": "Unique in the project (text or a whole number)."},
+        **{name: _TEXT for name in ("prompt", "response_a", "response_b", "model_a", "model_b", "text")},
+        "meta": {"type": "object"},
+        "gold": {"type": "string", "description": "The known answer (one of the project's labels)."},
+        "requires": {"type": "array", "items": _TEXT, "description": "Qualification codes."},
+        "predictions": _PREDICTIONS,
+    },
+}
+JUDGMENT_ROW = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["external_id", "annotator", "label"],
+    "properties": {
+        "external_id": _TEXT,
+        "annotator": {"type": "string", "description": "An e-mail address, or the other tool's annotator id."},
+        "label": _TEXT,
+        "a_left": {"type": "boolean"},
+        "strength": {"type": "integer"},
+        "seconds": {"type": "number"},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+PREDICTION_ROW = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["external_id", "predictions"],
+    "properties": {"external_id": _TEXT, "predictions": _PREDICTIONS},
+}
+
+
+def import_body(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "application/x-ndjson": OpenApiTypes.BINARY,
+        "application/json": {"type": "array", "items": row},
+        "text/csv": OpenApiTypes.BINARY,
+        "multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}},
+    }
+
+
+IMPORT_RESPONSES = {
+    200: ImportReportSerializer,
+    202: ImportJobSerializer,
+    400: ImportReportSerializer,
+    413: OpenApiTypes.OBJECT,
+}
 
 
 class TaskImportView(ImportView):
@@ -167,7 +232,7 @@ class TaskImportView(ImportView):
     @extend_schema(
         operation_id="tasks_import",
         parameters=IMPORT_PARAMETERS,
-        request=IMPORT_BODY,
+        request=import_body(TASK_ROW),
         responses=IMPORT_RESPONSES,
         tags=["tasks"],
     )
@@ -200,7 +265,7 @@ class AnnotationImportView(ImportView):
             *(parameter for parameter in IMPORT_PARAMETERS if parameter.name != "mode"),
             OpenApiParameter("create_annotators", bool, description="Add unknown annotators as members."),
         ],
-        request=IMPORT_BODY,
+        request=import_body(JUDGMENT_ROW),
         responses=IMPORT_RESPONSES,
         tags=["judgments"],
     )
@@ -217,7 +282,7 @@ class PredictionImportView(ImportView):
     @extend_schema(
         operation_id="predictions_import",
         parameters=[parameter for parameter in IMPORT_PARAMETERS if parameter.name != "mode"],
-        request=IMPORT_BODY,
+        request=import_body(PREDICTION_ROW),
         responses=IMPORT_RESPONSES,
         tags=["tasks"],
     )

@@ -152,7 +152,10 @@ def _clean_judgment(
     created_at = None
     if record.get("created_at") not in (None, ""):
         value = record["created_at"]
-        created_at = parse_datetime(value) if isinstance(value, str) else None
+        try:
+            created_at = parse_datetime(value) if isinstance(value, str) else None
+        except ValueError:  # well formed but no such time (minute 61, February 30)
+            created_at = None
         if created_at is None:
             errors.append(("created_at", "must be an ISO 8601 date and time, e.g. 2025-03-01T12:00:00Z"))
         else:
