@@ -128,7 +128,7 @@ def _quick(row: int, record: Any, ctx: _Context) -> _Row | None:
             size += len(value)
     meta = record.get("meta", {})
     gold = record.get("gold")
-    if type(meta) is not dict or (gold is not None and gold not in ctx.label_set):
+    if type(meta) is not dict or (gold is not None and (type(gold) is not str or gold not in ctx.label_set)):
         return None
     return _Row(row, external_id, payload, meta, gold, None, False, None, size)
 
@@ -169,7 +169,8 @@ def _clean_fully(row: int, record: Any, ctx: _Context, report: ImportReport, fro
     if not isinstance(meta, dict | Invalid):
         errors.append(("meta", "must be a JSON object"))
     gold = record.get("gold")
-    if gold is not None and not isinstance(gold, Invalid) and gold not in ctx.label_set:
+    # Not a string (an object, a list): unhashable, and no label either.
+    if gold is not None and not isinstance(gold, Invalid) and (not isinstance(gold, str) or gold not in ctx.label_set):
         errors.append(("gold", f"{gold!r} is not one of this project's labels ({', '.join(ctx.labels)})"))
     requires = record.get("requires")
     requirement_ids: list[int] | None = None

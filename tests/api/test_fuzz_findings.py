@@ -25,6 +25,17 @@ def test_a_judgment_at_a_time_that_does_not_exist_is_a_row_error(api_a: KeyClien
     assert not Annotation.objects.exists()
 
 
+@pytest.mark.parametrize("gold", [{"a": 1}, ["a"]])
+def test_a_gold_answer_that_is_not_text_is_a_row_error(api_a: KeyClient, tenancy: Tenancy, gold: object) -> None:
+    # An object or a list was looked up in the set of labels (unhashable: TypeError): was a 500.
+    row = {"external_id": "g-1", "prompt": "Q", "response_a": "A", "response_b": "B", "gold": gold}
+    response = api_a.post(
+        f"/api/v1/projects/{tenancy.project_a.pk}/tasks/import", json.dumps([row]), content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert [(error["row"], error["field"]) for error in response.json()["errors"]] == [(1, "gold")]
+
+
 def test_two_labels_with_one_value_are_a_400(api_a: KeyClient) -> None:
     # The unique constraint on (project, value) raised IntegrityError: was a 500.
     labels = [{"value": "spam", "title": "Spam"}, {"value": "spam", "title": "Also spam"}]
