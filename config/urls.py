@@ -43,3 +43,6 @@ urlpatterns = [
 
 # An /api/ URL that matches no route (an id that is not a number) answers JSON, as the API's own 404s do.
 handler404 = not_found
+
+# A body over DATA_UPLOAD_MAX_MEMORY_SIZE answers 413 (Django's own answer is a 400), wherever it is first read.
+handler400 = views.bad_request

@@ -27,7 +27,7 @@ from labeling.services import (
     project_stats_request_refresh,
 )
 from labeling.tenancy import request_membership
-from labeling.validation import label_value_error, payload_errors
+from labeling.validation import json_value_problem, label_value_error, payload_errors
 from routing.admin import ProjectRequirementInline, TaskRequirementInline
 from routing.ranking import prediction_clean
 from routing.services import task_progress_refresh, task_rank_for, task_requirement_flags_refresh
@@ -237,6 +237,8 @@ class TaskForm(forms.ModelForm):
             return {}
         if not isinstance(meta, dict):
             raise ValidationError("Meta must be a JSON object.")
+        if (problem := json_value_problem(meta)) is not None:  # Python's json reads NaN, 10**100, "\u0000"
+            raise ValidationError(f"Meta {problem}.")
         return meta
 
     def clean_gold_label(self) -> str | None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import RequestDataTooBig
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.template import loader
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import defaults
 from django.views.decorators.http import require_GET, require_POST
 
 from labeling.tenancy import organization_switch
@@ -42,3 +46,20 @@ def organization_switch_view(request: HttpRequest) -> HttpResponse:
     ):
         target = reverse("home")
     return HttpResponseRedirect(target)
+
+
+def request_too_large_message() -> str:
+    return f"The request is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes of form data or JSON."
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 400, except for a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``: Django raises ``RequestDataTooBig``
+    (a 400) wherever the body is first read, often in a middleware before any view; it is a 413, with nothing
+    written. JSON under ``/api/``, a page elsewhere."""
+    if not isinstance(exception, RequestDataTooBig):
+        return defaults.bad_request(request, exception)
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": request_too_large_message()}, status=413)
+    # Rendered without the request: the middleware that sets the user may not have run.
+    page = loader.render_to_string("413.html", {"message": request_too_large_message()})
+    return HttpResponse(page, status=413)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
@@ -29,7 +32,25 @@ from labeling.models import Project
 from labeling.tenancy import access_project
 
 
+class BoundedJSONParser(JSONParser):
+    """DRF reads a JSON body straight from the request stream, so Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (checked
+    on ``request.body`` and form data) never applies: a larger body is refused here before it is read, with
+    Django's ``RequestDataTooBig``, which ``labeling.views.bad_request`` answers with 413."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        request = (parser_context or {}).get("request")
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
+        except ValueError:
+            length = 0
+        if limit is not None and length > limit:
+            raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")
+        return super().parse(stream, media_type, parser_context)
+
+
 class TenantAPIView(APIView):
+    parser_classes = [BoundedJSONParser]
     authentication_classes = [ApiKeyAuthentication, CsrfSessionAuthentication]
     permission_classes = [OrganizationAccess]
     throttle_classes = [CallerRateThrottle]

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
 from labeling.models import Project
+from labeling.validation import MAX_JSON_DEPTH, NUL_MESSAGE, json_value_problem
 
 FORMATS: Final = ("jsonl", "json", "csv")
 MODES: Final = ("create", "upsert")
@@ -25,6 +26,46 @@ BATCH: Final = 2_000
 MAX_ROW_BYTES: Final = 16 * 1024 * 1024
 MAX_REPORTED_ERRORS: Final = 1_000
 READ_CHUNK: Final = 1 << 20
+# orjson reads a whole number beyond 64 bits as a rounded float: a float this large in a row's objects or lists may
+# have been one, and sends the row to the exact check.
+_ROUNDED: Final = float(2**63)
+
+
+class UnstorableJSON(Exception):
+    """JSON that parses but cannot be stored and returned exactly (a NUL, NaN, a 100-digit number, deep nesting)."""
+
+
+def _needs_exact_check(value: Any) -> bool:
+    """Whether a value as orjson read it has nesting past the limit or a float that may be a rounded whole number:
+    a few steps for a usual row."""
+    if type(value) is not dict and type(value) is not list:
+        return type(value) is float and not -_ROUNDED < value < _ROUNDED
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
+        for child in item.values() if type(item) is dict else item:
+            kind = type(child)
+            if kind is dict or kind is list:
+                stack.append((child, depth + 1))
+            elif kind is float and not -_ROUNDED < child < _ROUNDED:
+                return True
+    return False
+
+
+def json_loads(data: bytes) -> Any:
+    """``orjson.loads``, refusing with ``UnstorableJSON`` what it reads but the database cannot store exactly (see
+    ``labeling.validation.json_value_problem``; orjson itself refuses NaN, Infinity and unpaired surrogates)."""
+    value = orjson.loads(data)
+    if b"\\u0000" in data or _needs_exact_check(value):
+        try:
+            exact = json.loads(data)  # whole numbers exactly, where orjson rounds a large one to a float
+        except RecursionError:
+            raise UnstorableJSON(f"is nested more than {MAX_JSON_DEPTH} levels deep") from None
+        if (problem := json_value_problem(exact)) is not None:
+            raise UnstorableJSON(problem)
+    return value
 
 
 class ImportFileError(Exception):
@@ -87,8 +128,14 @@ def jsonl_records(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
     """Objects of a JSON Lines stream; a line that is not JSON gives a ``RowError`` for that row, not an abort."""
     row = 0
     pending = b""
+    started = False
     for chunk in _chunks(stream):
         pending += chunk
+        if not started:
+            if len(pending) < len(codecs.BOM_UTF8) and codecs.BOM_UTF8.startswith(pending):
+                continue  # perhaps the start of a byte order mark: wait for the rest of it
+            # A leading byte order mark is not data, as for the JSON and CSV readers (utf-8-sig).
+            pending, started = pending.removeprefix(codecs.BOM_UTF8), True
         lines = pending.split(b"\n")
         pending = lines.pop()
         if len(pending) > MAX_ROW_BYTES:
@@ -104,10 +151,12 @@ def jsonl_records(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
 
 def _json_row(row: int, line: bytes) -> Any:
     try:
-        return orjson.loads(line)
+        return json_loads(line)
     except orjson.JSONDecodeError as error:
         message = "is not valid UTF-8" if "utf-8" in str(error).lower() else f"is not valid JSON ({error})"
         return RowError(row, "row", message)
+    except UnstorableJSON as error:
+        return RowError(row, "row", str(error))
 
 
 def json_array_records(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
@@ -172,9 +221,13 @@ def json_array_records(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
                     raise ImportFileError(row + 1, f"an element is longer than {MAX_ROW_BYTES:,} bytes") from None
                 if not more():
                     raise ImportFileError(row + 1, f"is not valid JSON ({error.msg})") from None
+            except RecursionError:
+                raise ImportFileError(row + 1, f"is nested more than {MAX_JSON_DEPTH} levels deep") from None
         row += 1
         position = end
-        yield row, value
+        # Python's json reads NaN, Infinity, lone surrogates and whole numbers of any size: refused here.
+        problem = json_value_problem(value)
+        yield row, value if problem is None else RowError(row, "row", problem)
     if not finished:
         raise ImportFileError(row + 1, "the JSON array is not closed with ']'")
     if skip_space():
@@ -220,6 +273,9 @@ def csv_records(stream: IO[bytes], columns: Iterable[str]) -> Iterator[tuple[int
             if len(cells) != len(header):
                 yield row, RowError(row, "row", f"has {len(cells)} cells; the header names {len(header)}")
                 continue
+            if nul := next((name for name, cell in zip(header, cells, strict=True) if "\x00" in cell), None):
+                yield row, RowError(row, nul, NUL_MESSAGE)
+                continue
             yield row, {name: value for name, value in zip(header, cells, strict=True) if value != ""}
     except UnicodeDecodeError:
         raise ImportFileError(row + 1, "the file is not valid UTF-8") from None
@@ -231,14 +287,18 @@ def csv_value(name: str, value: str) -> Any:
     """A CSV cell as the JSON value it stands for."""
     if name in ("meta", "predictions"):
         try:
-            return orjson.loads(value)
+            return json_loads(value.encode())
+        except UnstorableJSON as error:
+            return Invalid(str(error))
         except orjson.JSONDecodeError:
             return Invalid("must be JSON")
     if name == "requires":
         stripped = value.strip()
         if stripped.startswith("["):
             try:
-                return orjson.loads(stripped)
+                return json_loads(stripped.encode())
+            except UnstorableJSON as error:
+                return Invalid(str(error))
             except orjson.JSONDecodeError:
                 return Invalid("must be a JSON list or codes separated by ';'")
         return [code.strip() for code in stripped.split(";") if code.strip()]

@@ -49,6 +49,7 @@ from labeling.validation import (
     PAIRWISE_OPTIONAL,
     PAIRWISE_REQUIRED,
     payload_errors,
+    text_problem,
 )
 
 # A batch is also cut at this many characters of payload, so that one INSERT (and the memory it takes) stays
@@ -115,14 +116,14 @@ def _quick(row: int, record: Any, ctx: _Context) -> _Row | None:
     size = 0
     for name in ctx.required:
         value = record.get(name)
-        if type(value) is not str or not value or len(value) > MAX_TEXT_CHARS or value.isspace():
+        if type(value) is not str or not value or len(value) > MAX_TEXT_CHARS or value.isspace() or text_problem(value):
             return None
         payload[name] = value
         size += len(value)
     for name in ctx.optional:
         value = record.get(name)
         if value is not None:
-            if type(value) is not str or not value or len(value) > 200 or value.isspace():
+            if type(value) is not str or not value or len(value) > 200 or value.isspace() or text_problem(value):
                 return None
             payload[name] = value
             size += len(value)

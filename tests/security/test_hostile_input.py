@@ -543,4 +543,506 @@ def test_nothing_in_templates_or_code_marks_user_text_safe() -> None:
     assert marked == {"labeling/rendering.py"}, marked
 
 
-del io, json, SimpleUploadedFile, Annotation
+# --- JSON keys and text are data, stored and returned exactly --------------------------------------------------------
+HOSTILE_KEYS = [
+    'a"b',
+    "it's",
+    "'; DROP TABLE labeling_task; --",
+    '"); DELETE FROM labeling_task WHERE ("1"="1',
+    "x__y",
+    "annotator__password",
+    "payload__regex",
+    "meta->>'k'",
+    "$where",
+    "%s",
+    "%(name)s",
+    "?",
+    ":name",
+    "{}",
+    "",
+    " ",
+    "\\",
+    "\\u0041",
+    "ключ 🔑",
+    "\u2028\u2029",
+    "\t\r\n",
+    HOSTILE,
+    "__proto__",
+    "constructor",
+]
+HOSTILE_TEXT = "'); DROP TABLE labeling_task; -- %s %(x)s \\ \" ' `rm -rf` {{ 7*7 }} ${7*7} " + HOSTILE
+
+
+def _meta() -> dict[str, Any]:
+    meta: dict[str, Any] = {key: f"value of {key}" for key in HOSTILE_KEYS}
+    meta["nested"] = {key: [key, {key: None}] for key in HOSTILE_KEYS[:6]}
+    meta["numbers"] = [0, -1, 2**53 + 1, 2**63 - 1, -(2**63), 2**64 - 1, 1.5e308, 5e-324, -0.0, 0.1]
+    return meta
+
+
+def same_json(stored: Any, sent: Any) -> bool:
+    """Equal as JSON: the same keys, text and whole numbers exactly; a float equal in value (PostgreSQL's jsonb keeps
+    numbers as decimals and writes 1.5e308 out as 150…0, which Python reads back as a whole number)."""
+    if isinstance(sent, float):
+        return isinstance(stored, int | float) and not isinstance(stored, bool) and float(stored) == sent
+    if isinstance(sent, dict):
+        return (
+            isinstance(stored, dict)
+            and stored.keys() == sent.keys()
+            and all(same_json(stored[k], v) for k, v in sent.items())
+        )
+    if isinstance(sent, list):
+        return isinstance(stored, list) and len(stored) == len(sent) and all(map(same_json, stored, sent))
+    return type(stored) is type(sent) and stored == sent
+
+
+def _import_rows(n: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "external_id": f"{HOSTILE_KEYS[i % len(HOSTILE_KEYS)]}|{i}",
+            "prompt": HOSTILE_TEXT,
+            "response_a": f"A {HOSTILE_TEXT}",
+            "response_b": f"B {HOSTILE_TEXT}",
+            "model_a": "x__y'\"",
+            "meta": _meta(),
+        }
+        for i in range(n)
+    ]
+
+
+def _csv(rows: list[dict[str, Any]]) -> bytes:
+    import csv
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**row, "meta": json.dumps(row["meta"], ensure_ascii=False)})
+    return out.getvalue().encode()
+
+
+def _read_tasks(api: KeyClient, project: Project) -> dict[str, dict[str, Any]]:
+    response = api.get(reverse("api-tasks", args=[project.pk]) + "?limit=1000")
+    assert response.status_code == 200
+    return {row["external_id"]: row for row in response.json()["results"]}
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv"])
+def test_hostile_keys_and_text_round_trip_exactly(api_a: KeyClient, tenancy: Tenancy, fmt: str) -> None:
+    project = factories.make_project(tenancy.org_a, name=f"Keys {fmt}")
+    rows = _import_rows(len(HOSTILE_KEYS))
+    body = {
+        "jsonl": "\n".join(json.dumps(row) for row in rows).encode(),
+        "json": json.dumps(rows, ensure_ascii=False).encode(),
+        "csv": _csv(rows),
+    }[fmt]
+    response = api_a.post(reverse("api-tasks-import", args=[project.pk]) + f"?format={fmt}", body, "text/plain")
+    assert response.status_code == 200, response.json()
+    assert response.json()["created"] == len(rows)
+    stored = _read_tasks(api_a, project)
+    assert set(stored) == {row["external_id"] for row in rows}
+    for row in rows:
+        task = stored[row["external_id"]]
+        assert same_json(task["meta"], row["meta"])  # (PostgreSQL's jsonb keeps keys in an order of its own)
+        assert task["payload"] == {name: row[name] for name in ("prompt", "response_a", "response_b", "model_a")}
+    assert Task.objects.filter(project=tenancy.project_a).count() == 1  # nothing leaked into another project
+    # A filter on the stored keys is still only a parameter error, however the keys look.
+    assert api_a.get(reverse("api-tasks", args=[project.pk]) + "?meta__x__y=1").status_code == 400
+
+
+def test_hostile_text_round_trips_through_the_export(api_a: KeyClient, tenancy: Tenancy, settings: Any) -> None:
+    from labeling.services import annotation_record
+    from quality.services import project_quality_recompute
+
+    settings.EXPORT_SETTLE_SECONDS = 0
+    project = factories.make_project(tenancy.org_a, name="Export keys")
+    rows = _import_rows(3)
+    body = "\n".join(json.dumps(row) for row in rows)
+    assert api_a.post(reverse("api-tasks-import", args=[project.pk]), body, "application/x-ndjson").status_code == 200
+    judges = [factories.make_member(tenancy.org_a, Role.ANNOTATOR) for _ in range(3)]
+    for task in Task.objects.filter(project=project):
+        for judge in judges:
+            annotation_record(task=task, annotator=judge, label="a", client_id=f"{task.pk}-{judge.pk}", a_left=True)
+    project_quality_recompute(project_id=project.pk)
+    response = api_a.get(reverse("api-export", args=[project.pk]), {"format": "dpo"})
+    assert response.status_code == 200
+    exported = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+    assert len(exported) == 3
+    for row in exported:
+        assert (row["prompt"], row["chosen"], row["rejected"]) == (
+            HOSTILE_TEXT,
+            f"A {HOSTILE_TEXT}",
+            f"B {HOSTILE_TEXT}",
+        )
+
+
+# --- Oversized bodies: 413, nothing written ------------------------------------------------------------------------
+@pytest.fixture
+def small_bodies(settings: Any) -> int:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 4096
+    return 4096
+
+
+def test_an_oversized_api_json_body_is_413_and_creates_nothing(
+    api_a: KeyClient, tenancy: Tenancy, small_bodies: int
+) -> None:
+    body = {"name": "Huge", "kind": "pairwise", "instructions": "x" * small_bodies}
+    response = api_a.post(reverse("api-projects"), body, content_type="application/json")
+    assert response.status_code == 413, response.content
+    assert "larger than" in response.json()["detail"]
+    assert not Project.objects.filter(name="Huge").exists()
+    response = api_a.patch(
+        reverse("api-project", args=[tenancy.project_a.pk]),
+        {"instructions": "y" * small_bodies},
+        content_type="application/json",
+    )
+    assert response.status_code == 413
+    tenancy.project_a.refresh_from_db()
+    assert "y" * 100 not in tenancy.project_a.instructions
+    small = api_a.post(reverse("api-projects"), {"name": "Small", "kind": "pairwise"}, content_type="application/json")
+    assert small.status_code == 201
+
+
+def test_an_oversized_import_is_413_and_writes_nothing(api_a: KeyClient, tenancy: Tenancy, settings: Any) -> None:
+    settings.IMPORT_MAX_BYTES = 2000
+    project = tenancy.project_a
+    rows = _import_rows(20)
+    url = reverse("api-tasks-import", args=[project.pk])
+    body = "\n".join(json.dumps(row) for row in rows).encode()
+    for params in ("", "?async=1"):
+        assert api_a.post(url + params, body, content_type="application/x-ndjson").status_code == 413
+        upload = SimpleUploadedFile("tasks.jsonl", body, content_type="application/x-ndjson")
+        response = api_a.post(url + params, {"file": upload})
+        assert response.status_code == 413 and "larger than" in response.json()["detail"]
+    for route in ("api-annotations-import", "api-predictions-import"):
+        response = api_a.post(reverse(route, args=[project.pk]), body, content_type="application/x-ndjson")
+        assert response.status_code == 413
+    assert Task.objects.filter(project=project).count() == 1
+    assert not ImportJob.objects.exists()
+
+
+def test_an_oversized_form_field_in_a_multipart_import_is_413(
+    api_a: KeyClient, tenancy: Tenancy, small_bodies: int
+) -> None:
+    upload = SimpleUploadedFile("tasks.jsonl", json.dumps(_import_rows(1)[0]).encode())
+    url = reverse("api-tasks-import", args=[tenancy.project_a.pk])
+    response = api_a.post(url, {"file": upload, "padding": "p" * small_bodies})
+    assert response.status_code == 413
+    assert response.json()["detail"]
+    assert Task.objects.filter(project=tenancy.project_a).count() == 1
+
+
+def test_oversized_page_posts_are_413_and_write_nothing(tenancy: Tenancy, small_bodies: int) -> None:
+    padding = "p" * small_bodies
+    client = signed_in(tenancy.annotator_a)
+    leased = next_task(annotator=tenancy.annotator_a, project=tenancy.project_a)
+    assert leased is not None
+    submit = reverse("annotate-submit", args=[tenancy.project_a.pk, leased.pk])
+    response = client.post(submit, {"choice": "first", "client_id": "c1", "padding": padding})
+    assert response.status_code == 413
+    assert "text/html" in response["Content-Type"] and b"too large" in response.content
+    assert not Annotation.objects.exists()
+    skip = reverse("annotate-skip", args=[tenancy.project_a.pk, leased.pk])
+    assert client.post(skip, {"reason": padding}).status_code == 413
+    leased.refresh_from_db()
+    assert leased.state == AssignmentState.ACTIVE
+    response = Client().post(reverse("login"), {"username": "x@a.example", "password": padding})
+    assert response.status_code == 413
+    admin_client = signed_in(tenancy.admin_a)
+    response = admin_client.post(reverse("admin:labeling_project_add"), {"name": "Huge page", "instructions": padding})
+    assert response.status_code == 413
+    assert not Project.objects.filter(name="Huge page").exists()
+    assert client.post(submit, {"choice": "first", "client_id": "c2"}).status_code == 302  # a normal post still works
+    assert Annotation.objects.count() == 1
+
+
+# --- Malformed files: 400 with the row, nothing written ------------------------------------------------------------
+GOOD = b'{"external_id": "g1", "prompt": "Q", "response_a": "A", "response_b": "B"}\n'
+TASK = b'"external_id": "t", "prompt": "Q", "response_a": "A", "response_b": "B"'  # a good row's fields
+
+
+def line(extra: bytes) -> bytes:
+    """A JSON Lines row: a good task plus ``extra`` fields."""
+    return b"{" + TASK + b", " + extra + b"}\n"
+
+
+def array(extra: bytes) -> bytes:
+    """A JSON array of one good task plus ``extra`` fields."""
+    return b"[{" + TASK + b", " + extra + b"}]"
+
+
+CSV_HEADER = b"external_id,prompt,response_a,response_b,meta\r\n"
+
+
+def _deep(depth: int) -> str:
+    return '{"k": ' * depth + "1" + "}" * depth
+
+
+MALFORMED = [
+    # (id, body, format, row, words in the message)
+    ("json-invalid-utf8", b'[{"external_id": "x", "prompt": "\xff\xfe"}]', "json", 1, "UTF-8"),
+    ("jsonl-invalid-utf8-later-row", GOOD + b'{"external_id": "y\xc3\x28"}\n', "jsonl", 2, "UTF-8"),
+    ("jsonl-utf16", '{"external_id": "u"}\n'.encode("utf-16"), "jsonl", 1, "UTF-8"),
+    ("csv-utf16", "external_id,prompt\r\nx,y\r\n".encode("utf-16"), "csv", 1, "UTF-8"),
+    ("csv-truncated-utf8", CSV_HEADER + b"x,Q,A,B \xe2\x82", "csv", 1, "UTF-8"),
+    (
+        "jsonl-raw-nul",
+        GOOD + b'{"external_id": "n\x00", "prompt": "Q", "response_a": "A", "response_b": "B"}\n',
+        "jsonl",
+        2,
+        "JSON",
+    ),
+    (
+        "jsonl-escaped-nul",
+        GOOD + b'{"external_id": "n", "prompt": "Q\\u0000", "response_a": "A", "response_b": "B"}\n',
+        "jsonl",
+        2,
+        "NUL",
+    ),
+    (
+        "jsonl-nul-in-meta-key",
+        GOOD + line(b'"meta": {"\\u0000": 1}'),
+        "jsonl",
+        2,
+        "NUL",
+    ),
+    (
+        "json-escaped-nul",
+        b'[{"external_id": "n\\u0000", "prompt": "Q", "response_a": "A", "response_b": "B"}]',
+        "json",
+        1,
+        "NUL",
+    ),
+    ("csv-raw-nul", CSV_HEADER + b"n,Q\x00,A,B,{}\r\n", "csv", 1, "NUL"),
+    ("csv-nul-in-meta", CSV_HEADER + b'n,Q,A,B,"{""k"": ""\\u0000""}"\r\n', "csv", 1, "NUL"),
+    (
+        "jsonl-nested-too-deep",
+        GOOD + line(b'"meta": ' + _deep(80).encode()),
+        "jsonl",
+        2,
+        "nested",
+    ),
+    ("jsonl-nested-past-parser", GOOD + ("[" * 5000 + "]" * 5000).encode() + b"\n", "jsonl", 2, "JSON"),
+    (
+        "json-nested-too-deep",
+        array(b'"meta": ' + _deep(80).encode()),
+        "json",
+        1,
+        "nested",
+    ),
+    ("json-nested-past-parser", ("[" + "[" * 100_000 + "]" * 100_000 + "]").encode(), "json", 1, "nested"),
+    (
+        "csv-meta-nested-too-deep",
+        CSV_HEADER + b'd,Q,A,B,"' + _deep(80).replace('"', '""').encode() + b'"\r\n',
+        "csv",
+        1,
+        "nested",
+    ),
+    (
+        "jsonl-huge-integer",
+        GOOD + line(b'"meta": {"n": 123456789012345678901234567890}'),
+        "jsonl",
+        2,
+        "whole number",
+    ),
+    (
+        "jsonl-huge-negative",
+        GOOD + line(b'"meta": {"n": -9300000000000000000}'),
+        "jsonl",
+        2,
+        "whole number",
+    ),
+    (
+        "json-huge-integer",
+        array(b'"meta": {"n": 123456789012345678901234567890}'),
+        "json",
+        1,
+        "whole number",
+    ),
+    (
+        "json-huge-external-id",
+        b'[{"external_id": 123456789012345678901234567890, "prompt": "Q", "response_a": "A", "response_b": "B"}]',
+        "json",
+        1,
+        "whole number",
+    ),
+    (
+        "csv-huge-integer-in-meta",
+        CSV_HEADER + b'h,Q,A,B,"{""n"": 123456789012345678901234567890}"\r\n',
+        "csv",
+        1,
+        "whole number",
+    ),
+    (
+        "jsonl-overflowing-float",
+        GOOD + b'{"external_id": "f", "prompt": "Q", "response_a": "A", "response_b": "B", "meta": {"x": 1e400}}\n',
+        "jsonl",
+        2,
+        "JSON",
+    ),
+    (
+        "json-overflowing-float",
+        b'[{"external_id": "f", "prompt": "Q", "response_a": "A", "response_b": "B", "meta": {"x": -1e400}}]',
+        "json",
+        1,
+        "finite",
+    ),
+    (
+        "jsonl-nan",
+        GOOD + b'{"external_id": "f", "prompt": "Q", "response_a": "A", "response_b": "B", "meta": {"x": NaN}}\n',
+        "jsonl",
+        2,
+        "JSON",
+    ),
+    (
+        "json-nan",
+        b'[{"external_id": "f", "prompt": "Q", "response_a": "A", "response_b": "B", "meta": {"x": NaN}}]',
+        "json",
+        1,
+        "NaN",
+    ),
+    (
+        "json-infinity",
+        b'[{"external_id": "f", "prompt": "Q", "response_a": "A", "response_b": "B", "meta": {"x": Infinity}}]',
+        "json",
+        1,
+        "Infinity",
+    ),
+    (
+        "json-minus-infinity-later-row",
+        b"[{" + TASK + b'}, {"external_id": "f", "meta": {"x": -Infinity}}]',
+        "json",
+        2,
+        "Infinity",
+    ),
+    ("csv-nan-in-meta", CSV_HEADER + b'f,Q,A,B,"{""x"": NaN}"\r\n', "csv", 1, "JSON"),
+    (
+        "jsonl-nan-prediction",
+        GOOD + b'{"external_id": "f", "prompt": "Q", "response_a": "A", "response_b": "B", "predictions": NaN}\n',
+        "jsonl",
+        2,
+        "JSON",
+    ),
+    (
+        "json-nan-prediction",
+        b'[{"external_id": "f", "prompt": "Q", "response_a": "A", "response_b": "B", "predictions": NaN}]',
+        "json",
+        1,
+        "NaN",
+    ),
+    (
+        "jsonl-lone-surrogate",
+        GOOD + b'{"external_id": "s", "prompt": "\\ud800", "response_a": "A", "response_b": "B"}\n',
+        "jsonl",
+        2,
+        "JSON",
+    ),
+    (
+        "json-lone-surrogate",
+        b'[{"external_id": "s", "prompt": "\\ud800", "response_a": "A", "response_b": "B"}]',
+        "json",
+        1,
+        "surrogate",
+    ),
+    ("json-bom-in-the-middle", b'[{"external_id": "x"},\xef\xbb\xbf{"external_id": "y"}]', "json", 2, "JSON"),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "fmt", "row", "words"), [case[1:] for case in MALFORMED], ids=[c[0] for c in MALFORMED]
+)
+def test_malformed_files_are_400_with_the_row_and_write_nothing(
+    api_a: KeyClient, tenancy: Tenancy, body: bytes, fmt: str, row: int, words: str
+) -> None:
+    before = set(Task.objects.values_list("id", flat=True))
+    for on_error in ("abort", "skip"):
+        url = reverse("api-tasks-import", args=[tenancy.project_a.pk]) + f"?format={fmt}&on_error={on_error}"
+        response = api_a.post(url, body, content_type="text/plain")
+        report = response.json()
+        if on_error == "skip" and response.status_code == 200:
+            assert report["skipped"] >= 1 and any(e["row"] == row for e in report["errors"]), report
+            Task.objects.exclude(id__in=before).delete()
+            continue
+        assert response.status_code == 400, report
+        assert not report["committed"], report
+        assert any(e["row"] == row and words.lower() in e["message"].lower() for e in report["errors"]), report
+        assert set(Task.objects.values_list("id", flat=True)) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "fmt"),
+    [
+        (b"\xef\xbb\xbf" + GOOD, "jsonl"),
+        (b"\xef\xbb\xbf[" + GOOD.strip() + b"]", "json"),
+        (b"\xef\xbb\xbfexternal_id,prompt,response_a,response_b\r\ng1,Q,A,B\r\n", "csv"),
+    ],
+    ids=["jsonl", "json", "csv"],
+)
+def test_a_leading_byte_order_mark_is_not_part_of_the_data(
+    api_a: KeyClient, tenancy: Tenancy, body: bytes, fmt: str
+) -> None:
+    url = reverse("api-tasks-import", args=[tenancy.project_a.pk]) + f"?format={fmt}"
+    response = api_a.post(url, body, content_type="text/plain")
+    assert response.status_code == 200, response.json()
+    assert Task.objects.get(project=tenancy.project_a, external_id="g1").payload["prompt"] == "Q"
+
+
+def test_numbers_at_the_edges_of_the_range_are_kept_exactly(api_a: KeyClient, tenancy: Tenancy) -> None:
+    numbers = {"max": 2**63 - 1, "min": -(2**63), "u64": 2**64 - 1, "big": 1.7976931348623157e308, "tiny": 5e-324}
+    rows = [{"external_id": "edges", "prompt": "Q", "response_a": "A", "response_b": "B", "meta": numbers}]
+    for fmt, body in (("jsonl", json.dumps(rows[0])), ("json", json.dumps(rows))):
+        url = reverse("api-tasks-import", args=[tenancy.project_a.pk]) + f"?format={fmt}&mode=upsert"
+        assert api_a.post(url, body, content_type="text/plain").status_code == 200
+        stored = _read_tasks(api_a, tenancy.project_a)["edges"]["meta"]
+        assert same_json(stored, numbers)
+        assert {name: stored[name] for name in ("max", "min", "u64")} == {n: numbers[n] for n in ("max", "min", "u64")}
+
+
+def test_judgment_and_prediction_imports_refuse_the_same_malformed_rows(api_a: KeyClient, tenancy: Tenancy) -> None:
+    project = tenancy.project_a
+    task = tenancy.task_a.external_id
+    cases = [
+        ("api-annotations-import", f'{{"external_id": "{task}", "annotator": "a\\u0000@x.example", "label": "a"}}\n'),
+        ("api-annotations-import", f'[{{"external_id": "{task}", "annotator": "x@x.example", "label": NaN}}]'),
+        ("api-predictions-import", f'{{"external_id": "{task}\\u0000", "predictions": 0.5}}\n'),
+        ("api-predictions-import", f'[{{"external_id": "{task}", "predictions": Infinity}}]'),
+        ("api-predictions-import", f'[{{"external_id": "{task}", "predictions": 1e400}}]'),
+    ]
+    for route, body in cases:
+        fmt = "json" if body.startswith("[") else "jsonl"
+        response = api_a.post(reverse(route, args=[project.pk]) + f"?format={fmt}", body, content_type="text/plain")
+        assert response.status_code == 400, (route, body, response.content)
+        assert response.json()["errors"][0]["row"] == 1
+    assert not Annotation.objects.exists()
+    tenancy.task_a.refresh_from_db()
+    assert tenancy.task_a.predictions is None
+
+
+def test_the_admin_task_form_refuses_what_the_database_cannot_store(tenancy: Tenancy) -> None:
+    client = signed_in(tenancy.admin_a)
+    base = {"project": tenancy.project_a.pk, "external_id": "admin-1", "status": "open", "predictions": ""}
+    payload = {"prompt": "Q", "response_a": "A", "response_b": "B"}
+    cases = [
+        {"payload": json.dumps({**payload, "prompt": "Q\u0000"}), "meta": "{}"},
+        {"payload": json.dumps(payload), "meta": '{"x": NaN}'},
+        {"payload": json.dumps(payload), "meta": '{"x": 1e400}'},
+        {"payload": json.dumps(payload), "meta": '{"\\u0000": 1}'},
+        {"payload": json.dumps(payload), "meta": _deep(80)},
+        {"payload": json.dumps(payload), "meta": '{"n": 123456789012345678901234567890}'},
+        {"payload": json.dumps(payload), "meta": "{}", "external_id": "admin\u0000"},
+    ]
+    for case in cases:
+        response = client.post(reverse("admin:labeling_task_add"), {**base, **case})
+        assert response.status_code == 200, (case, response.status_code)  # the form again, with its errors
+        assert response.context["adminform"].form.errors, case
+    assert not Task.objects.filter(external_id__startswith="admin").exists()
+
+
+def test_a_byte_order_mark_split_across_reads_is_still_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    from labeling.imports import reading
+
+    monkeypatch.setattr(reading, "READ_CHUNK", 1)
+    records = list(reading.jsonl_records(io.BytesIO(b"\xef\xbb\xbf" + GOOD + GOOD)))
+    assert [record["external_id"] for _, record in records] == ["g1", "g1"]
+    (only,) = list(reading.jsonl_records(io.BytesIO(b"\xef\xbb")))  # a partial mark is not UTF-8
+    assert isinstance(only[1], reading.RowError) and "UTF-8" in only[1].message
