@@ -49,6 +49,8 @@ MIDDLEWARE = [
     "labeling.tenancy.CurrentOrganizationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Innermost: a view's dropped database connection answers 503 + Retry-After (the client retries; idempotent).
+    "labeling.middleware.DatabaseOutageMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -129,7 +131,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 540, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600, minimum=2)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
+# A message a worker took and never acknowledged (the worker was killed) goes back to the queue this long after it
+# was delivered: longer than any job may run, or a running job would be delivered twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 300, minimum=1)
+}
 CELERY_TIMEZONE = "UTC"
 # Judgments queue a (coalesced) quality recompute of their project. The test suite turns this off except where it
 # tests the trigger itself, so that thousands of test judgments do not each recompute in-process.

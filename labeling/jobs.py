@@ -17,6 +17,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 _ETA_MARGIN_SECONDS = 0.25
+_DELIVERY_MEMORY_SECONDS = 7 * 86_400
 _known_eta: dict[tuple[str, int], float] = {}
 _clock = time.time
 
@@ -58,3 +59,28 @@ def schedule_coalesced(task: Any, project_id: int, *, name: str, delay: float) -
 
     enqueue.coalesced_key = key  # type: ignore[attr-defined]
     transaction.on_commit(enqueue)
+
+
+def _delivery_key(task_id: str) -> str:
+    return f"concord:unfinished-deliveries:{task_id}"
+
+
+def delivery_start(task_id: str) -> int:
+    """Count a delivery of the job message ``task_id``; return how many earlier deliveries never finished.
+
+    A delivery that never finishes killed its worker (out of memory, the hard time limit, a lost machine) and
+    Celery delivers the message again (late acks): without a bound, a job that always does that would take a
+    worker forever. ``delivery_finish`` (in a ``finally``) clears the count, so failures that raise are not
+    counted here: Celery's own retry limits cover those.
+    """
+    key = _delivery_key(task_id)
+    cache.add(key, 0, timeout=_DELIVERY_MEMORY_SECONDS)
+    try:
+        return int(cache.incr(key)) - 1
+    except ValueError:  # expired in between
+        cache.set(key, 1, timeout=_DELIVERY_MEMORY_SECONDS)
+        return 0
+
+
+def delivery_finish(task_id: str) -> None:
+    cache.delete(_delivery_key(task_id))

@@ -28,6 +28,7 @@ How the flags are decided (each needs enough data first, and is documented on th
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +55,8 @@ from quality.models import (
     TaskConsensus,
 )
 from quality.selectors import ProjectData, project_data
+
+logger = logging.getLogger("concord.jobs")
 
 ALPHA = 0.01  # BH-adjusted significance for the bias flags
 RANDOM_ALPHA = 0.05  # and for random clicking, whose test already demands a clear shortfall (RANDOM_MARGIN)
@@ -430,6 +433,14 @@ def project_quality_recompute(*, project_id: int, progress: Progress = _no_progr
     report("done", 1.0)
     _job_update(project, status=RecomputeStatus.DONE, finished_at=timezone.now(), step="done", progress=1.0, error="")
     return snapshot
+
+
+def quality_job_give_up(*, project_id: int, reason: str) -> None:
+    """Record that the recompute of ``project_id`` was abandoned (its runs kept killing their worker)."""
+    project = Project.objects.filter(pk=project_id).first()
+    if project is not None:
+        logger.error("quality recompute of project %s abandoned: %s", project_id, reason)
+        _job_update(project, status=RecomputeStatus.FAILED, finished_at=timezone.now(), error=reason)
 
 
 def _job_update(project: Project, **fields: Any) -> None:

@@ -40,9 +40,10 @@ def test_database_url() -> str:
 
 
 @contextlib.contextmanager
-def celery_worker(*, concurrency: int = 1) -> Iterator[subprocess.Popen[str]]:
-    """A real ``celery -A config worker`` on this run's queue and test database; stopped on exit."""
-    env = {
+def celery_worker(*, concurrency: int = 1, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
+    """A real ``celery -A config worker`` on this run's queue and test database; stopped on exit. ``env`` adds
+    to or overrides the worker's environment (another broker, a shorter visibility timeout)."""
+    environment = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DEBUG": "0",
@@ -51,6 +52,7 @@ def celery_worker(*, concurrency: int = 1) -> Iterator[subprocess.Popen[str]]:
         "REDIS_URL": settings.REDIS_URL or "",
         "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
         "DATABASE_CONN_MAX_AGE": "0",
+        **(env or {}),
     }
     log = open(ROOT / "var" / "test-celery-worker.log", "w")  # noqa: SIM115 - closed below
     worker = subprocess.Popen(
@@ -73,7 +75,7 @@ def celery_worker(*, concurrency: int = 1) -> Iterator[subprocess.Popen[str]]:
             f"test-{os.getpid()}@%h",
         ],
         cwd=ROOT,
-        env=env,
+        env=environment,
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,

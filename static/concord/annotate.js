@@ -61,6 +61,8 @@
         }
         if (result.response.status === 400 && result.body.error) {
           say(result.body.error, true);
+        } else if (result.response.status === 503 && result.body.error) {
+          say(result.body.error + " Your choice is kept: press the key again to retry.", true);
         } else {
           say("Couldn't save (the server answered " + result.response.status + "). Your choice is kept: press the key again to retry.", true);
         }
