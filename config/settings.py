@@ -132,7 +132,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 540, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600, minimum=2)
 # A message a worker took and never acknowledged (the worker was killed) goes back to the queue this long after it
-# was delivered: longer than any job may run, or a running job would be delivered twice.
+# was delivered, even if a worker still runs it: a quality recompute delivered twice waits for the first at its lock
+# and stores the same result; an import's second delivery leaves the job to the worker running it.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 300, minimum=1)
 }

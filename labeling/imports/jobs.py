@@ -9,13 +9,16 @@ the web and worker machines (a volume), like a media directory.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Final
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from labeling.imports.history import annotations_import, predictions_import
@@ -25,6 +28,7 @@ from labeling.models import ImportJob, ImportStatus, Project
 
 KINDS: Final = ("tasks", "annotations", "predictions")
 MAX_ATTEMPTS: Final = 3
+_IMPORT_LOCK: Final = 0x1A9B  # advisory lock namespace: one running import per job id
 
 
 def _progress_key(job_id: int) -> str:
@@ -89,7 +93,35 @@ def import_job_progress(job: ImportJob) -> dict[str, Any]:
 
 
 def import_job_run(*, job_id: int) -> ImportJob | None:
-    """Run the import of job ``job_id`` (the Celery task's body); ``None`` when the job is gone."""
+    """Run the import of job ``job_id`` (the Celery task's body); ``None`` when the job is gone.
+
+    A second delivery while a worker still runs the job (Redis hands an unacknowledged message out again after the
+    visibility timeout, shorter than an import may take) leaves it to that worker: on PostgreSQL the running job
+    holds a lock on its id for as long as its connection lives, so a killed worker's job can be run again.
+    """
+    with _running_alone(job_id) as alone:
+        if not alone:
+            return ImportJob.objects.filter(pk=job_id).first()
+        return _run(job_id)
+
+
+@contextmanager
+def _running_alone(job_id: int) -> Iterator[bool]:
+    if connection.vendor != "postgresql":
+        yield True  # SQLite: one writer at a time, and no broker to deliver a job twice
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_IMPORT_LOCK, job_id])
+        alone = bool(cursor.fetchone()[0])
+    try:
+        yield alone
+    finally:
+        if alone:
+            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:  # a dead connection freed it
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_IMPORT_LOCK, job_id])
+
+
+def _run(job_id: int) -> ImportJob | None:
     job = ImportJob.objects.select_related("project").filter(pk=job_id).first()
     if job is None or job.status in (ImportStatus.DONE, ImportStatus.FAILED):
         return job

@@ -45,7 +45,7 @@ from labeling.apikeys import api_key_create
 from labeling.imports.jobs import import_job_create, import_job_run
 from labeling.jobs import delivery_start
 from labeling.middleware import OUTAGE_MESSAGE, RETRY_AFTER_SECONDS
-from labeling.models import Annotation, ImportStatus, Organization, Project
+from labeling.models import Annotation, ImportJob, ImportStatus, Organization, Project, Task
 from labeling.services import annotation_record
 from quality.models import AnnotatorScore, ModelRanking, ProjectQuality, QualityJob, RecomputeStatus, TaskConsensus
 from quality.selectors import stale_project_ids
@@ -536,3 +536,31 @@ def test_an_import_over_its_soft_time_limit_fails_visibly(
     job.refresh_from_db()
     assert job.status == ImportStatus.FAILED and "SoftTimeLimitExceeded" in job.error
     assert import_job_run(job_id=job.pk).status == ImportStatus.FAILED  # a redelivery does not run it again
+
+
+@needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_second_delivery_of_a_running_import_leaves_it_to_the_running_worker(
+    tenancy: Tenancy, settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis hands an unacknowledged message out again after the visibility timeout, shorter than an import may
+    run: the second delivery must neither import the file again nor overwrite the running job's state."""
+    from labeling.imports.jobs import _IMPORT_LOCK
+    from labeling.tasks import run_import_job_task
+
+    settings.IMPORT_DIR = tmp_path
+    monkeypatch.setattr(run_import_job_task, "delay", lambda job_id: None)  # this test delivers it
+    row = b'{"external_id": "d1", "prompt": "Q", "response_a": "A", "response_b": "B"}\n'
+    job = import_job_create(
+        project=tenancy.project_a, kind="tasks", stream=io.BytesIO(row), options={"format": "jsonl"}
+    )
+    with psycopg.connect(database_url(), autocommit=True) as running:  # the worker running the first delivery
+        running.execute("SELECT pg_advisory_lock(%s, %s)", [_IMPORT_LOCK, job.pk])
+        ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.RUNNING, attempts=1)
+        second = import_job_run(job_id=job.pk)
+        assert second is not None and (second.status, second.attempts) == (ImportStatus.RUNNING, 1)
+        assert Path(job.path).exists() and not Task.objects.filter(external_id="d1").exists()
+    # That worker died, and its connection with it: a delivery now runs the job.
+    done = import_job_run(job_id=job.pk)
+    assert done is not None and done.status == ImportStatus.DONE and done.attempts == 2
+    assert Task.objects.filter(project=tenancy.project_a, external_id="d1").count() == 1
