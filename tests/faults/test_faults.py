@@ -10,6 +10,9 @@ connection dropped during a submit.
 - The request's database connection terminated by the server in the middle of a submit: 503 with ``Retry-After``
   (an HTML page for the form post, JSON for the page's script and the API); the client's retry with the same
   client id stores exactly one judgment, and a second retry stores nothing more.
+- Bounded: quality and import jobs have time limits and fail visibly over them; a recompute whose deliveries keep
+  killing their worker gives up (FAILED) after ``MAX_LOST_RUNS``; a second delivery of a running import (the
+  visibility timeout passed) leaves it to the worker running it.
 
 The Redis test runs its own ``redis-server`` on a free port: the shared one is never restarted.
 """
@@ -62,7 +65,7 @@ from tests.services import test_database_url as database_url
 
 def _big_project(organization: Organization, *, tasks: int, annotators: int = 60) -> Project:
     """A pairwise project of ``tasks`` tasks judged three times each (10% gold, eight models), written by PostgreSQL
-    itself (``generate_series``): big enough that its recompute takes seconds, built in about one."""
+    itself (``generate_series``, a few seconds): big enough that the recompute's writes take a while to catch."""
     project = factories.make_project(organization, min_judgments=3, max_judgments=5)
     people = [factories.make_member(organization).pk for _ in range(annotators)]
     with connection.cursor() as cursor:
@@ -158,6 +161,12 @@ def _waiting_for_the_lock() -> set[int]:
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'"
         )
         return {row[0] for row in cursor.fetchall()}
+
+
+def _backend_alive(pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+        return cursor.fetchone()[0] > 0
 
 
 def _new_waiters(known: set[int]) -> Callable[[], set[int]]:
@@ -486,7 +495,7 @@ def test_other_errors_are_not_turned_into_503(
         client.post(url, data)
 
 
-# --- Bounded: time limits and runs that never finish (any database) ---------------------------------------------
+# --- Bounded: time limits, runs that never finish, a second delivery --------------------------------------------
 
 
 def test_quality_and_import_jobs_have_time_limits() -> None:
@@ -556,11 +565,24 @@ def test_a_second_delivery_of_a_running_import_leaves_it_to_the_running_worker(
     )
     with psycopg.connect(database_url(), autocommit=True) as running:  # the worker running the first delivery
         running.execute("SELECT pg_advisory_lock(%s, %s)", [_IMPORT_LOCK, job.pk])
+        first_worker = running.info.backend_pid
         ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.RUNNING, attempts=1)
         second = import_job_run(job_id=job.pk)
         assert second is not None and (second.status, second.attempts) == (ImportStatus.RUNNING, 1)
         assert Path(job.path).exists() and not Task.objects.filter(external_id="d1").exists()
+    wait_for(lambda: not _backend_alive(first_worker), what="the first worker's session to end")
     # That worker died, and its connection with it: a delivery now runs the job.
     done = import_job_run(job_id=job.pk)
     assert done is not None and done.status == ImportStatus.DONE and done.attempts == 2
     assert Task.objects.filter(project=tenancy.project_a, external_id="d1").count() == 1
+
+
+def test_a_closed_broker_connection_raises_a_connection_error_not_a_crash() -> None:
+    """config/celery.py's guard: closing a Redis channel whose connection was already collected (the broker went
+    away while the worker held unacknowledged messages) raises what ``ignore_errors`` ignores."""
+    from kombu.transport import redis as kombu_redis
+
+    channel = kombu_redis.Channel.__new__(kombu_redis.Channel)
+    channel.connection = type("Collected", (), {"client": None})()
+    with pytest.raises(redis.ConnectionError):
+        channel._connparams()
