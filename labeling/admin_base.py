@@ -65,6 +65,13 @@ class FilterLookupsOnlyMixin:
             lookup, value, request
         )
 
+    def get_search_results(self, request: HttpRequest, queryset: models.QuerySet, search_term: str) -> Any:
+        # The change list's search and the autocomplete: a NUL cannot be in any text PostgreSQL holds (and sending it
+        # there is an error), so such a term matches nothing.
+        if "\x00" in search_term:
+            return queryset.none(), False
+        return super().get_search_results(request, queryset, search_term)  # type: ignore[misc]
+
     def filter_parameters(self, request: HttpRequest) -> set[str]:
         parameters: set[str] = set()
         for entry in self.get_list_filter(request):  # type: ignore[attr-defined]

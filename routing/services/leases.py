@@ -32,6 +32,7 @@ from labeling.models import (
     TaskStatus,
 )
 from labeling.services import annotation_by_client_id, annotation_errors, project_stats_request_refresh
+from labeling.validation import text_problem
 from quality import metrics
 from routing import sql
 from routing.models import Assignment, AssignmentState
@@ -172,6 +173,10 @@ def annotation_submit(
     """
     if assignment.annotator_id != actor.pk:
         raise LeaseError("This task is leased to someone else.", code="not_yours")
+    # Posted text goes into queries before it is checked: what PostgreSQL cannot hold (a NUL) is refused first.
+    for name, value in (("label", label), ("client_id", client_id)):
+        if isinstance(value, str) and (problem := text_problem(value)) is not None:
+            raise ValidationError({name: problem})
     org = assignment.organization_id
     with transaction.atomic():
         now = timezone.now()

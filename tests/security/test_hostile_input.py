@@ -491,21 +491,42 @@ def test_quality_dashboard_shows_markup_as_text(hostile: Tenancy) -> None:
     assert_inert(html)
     assert f"Annie {HOSTILE_ESCAPED}" in html and f"m-{HOSTILE_ESCAPED}" in html and "careless" in html
     csv_text = client.get(reverse("quality-csv", args=[project.pk, "annotators"])).content.decode()
-    assert HOSTILE in csv_text  # a CSV is data, not a page: the text as it is
+    assert f"careless {HOSTILE}" in csv_text  # a CSV is data, not a page: the text as it is
+    unpaused = client.post(
+        reverse("quality-unpause", args=[project.pk, AnnotatorScore.objects.get(project=project).pk]), follow=True
+    )
+    assert_inert(unpaused.content.decode())  # the flash message names the annotator
+    assert f"Annie {HOSTILE_ESCAPED} may work" in unpaused.content.decode()
 
 
 def test_admin_pages_show_markup_as_text(hostile: Tenancy) -> None:
     leased = next_task(annotator=hostile.admin_a, project=hostile.project_a)
     assert leased is not None
     Assignment.objects.filter(pk=leased.pk).update(state=AssignmentState.SKIPPED, skip_reason=f"skip {HOSTILE}")
+    from django.utils import timezone
+
+    from labeling.services import annotation_record
+
+    annotation = annotation_record(
+        task=hostile.task_a, annotator=hostile.annotator_a, label="a", client_id="hostile-1", a_left=True
+    )
+    score = AnnotatorScore.objects.create(
+        organization=hostile.org_a, project=hostile.project_a, annotator=hostile.annotator_a, computed_at=timezone.now()
+    )
+    categorical = factories.make_project(hostile.org_a, "categorical", labels=[("x", f"X {HOSTILE}"), ("y", "Y")])
     client = signed_in(hostile.admin_a)
     pages = [
         reverse("admin:index"),
-        reverse("admin:labeling_project_changelist"),
+        reverse("admin:labeling_project_changelist") + f"?q={SCRIPT}",
         reverse("admin:labeling_project_change", args=[hostile.project_a.pk]),
+        reverse("admin:labeling_project_change", args=[categorical.pk]),
         reverse("admin:labeling_task_changelist"),
         reverse("admin:labeling_task_change", args=[hostile.task_a.pk]),
         reverse("admin:labeling_membership_changelist"),
+        reverse("admin:labeling_annotation_changelist"),
+        reverse("admin:labeling_annotation_change", args=[annotation.pk]),
+        reverse("admin:quality_annotatorscore_changelist"),
+        reverse("admin:quality_annotatorscore_change", args=[score.pk]),
         reverse("admin:routing_assignment_changelist"),
         reverse("admin:routing_assignment_change", args=[leased.pk]),
     ]
@@ -514,6 +535,9 @@ def test_admin_pages_show_markup_as_text(hostile: Tenancy) -> None:
         assert response.status_code == 200, url
         assert_inert(response.content.decode())
     assert f"skip {HOSTILE_ESCAPED}" in client.get(reverse("admin:routing_assignment_changelist")).content.decode()
+    created = client.post(reverse("admin:labeling_apikey_add"), {"name": f"key {HOSTILE}"})
+    assert created.status_code == 200 and "key-" not in created.content.decode().split("<code")[0]
+    assert_inert(created.content.decode())
 
 
 def test_posted_skip_reasons_come_only_from_the_list(tenancy: Tenancy) -> None:
@@ -1046,3 +1070,54 @@ def test_a_byte_order_mark_split_across_reads_is_still_dropped(monkeypatch: pyte
     assert [record["external_id"] for _, record in records] == ["g1", "g1"]
     (only,) = list(reading.jsonl_records(io.BytesIO(b"\xef\xbb")))  # a partial mark is not UTF-8
     assert isinstance(only[1], reading.RowError) and "UTF-8" in only[1].message
+
+
+# --- NUL characters in what people post (PostgreSQL cannot hold them: an error, never a 500) ------------------------
+def test_nul_characters_in_page_posts_are_refused(tenancy: Tenancy) -> None:
+    client = signed_in(tenancy.annotator_a)
+    leased = next_task(annotator=tenancy.annotator_a, project=tenancy.project_a)
+    assert leased is not None
+    submit = reverse("annotate-submit", args=[tenancy.project_a.pk, leased.pk])
+    for field in ("client_id", "choice", "strength", "active_seconds"):
+        response = client.post(submit, {"choice": "first", "client_id": "c1", field: "x\x00y"})
+        assert response.status_code == 400, (field, response.status_code)
+        fetched = client.post(
+            submit, {"choice": "first", "client_id": "c1", field: "x\x00y"}, headers={"X-Requested-With": "fetch"}
+        )
+        assert fetched.status_code == 400 and fetched.json()["error"], field
+    assert not Annotation.objects.exists()
+    assert client.post(reverse("consent"), {"grant": "1\x00", "opted_in": "1"}).status_code == 404
+    switched = client.post(reverse("organization-switch"), {"organization": "\x00", "next": "/work/\x00"})
+    assert switched.status_code == 404
+    assert Client().post(reverse("login"), {"username": "a\x00", "password": "x"}).status_code == 200  # form error
+
+
+def test_nul_characters_in_admin_searches_match_nothing(tenancy: Tenancy) -> None:
+    client = signed_in(tenancy.admin_a)
+    for changelist in ("admin:labeling_task_changelist", "admin:labeling_membership_changelist"):
+        response = client.get(reverse(changelist), {"q": "a\x00"})
+        assert response.status_code in (200, 302), changelist
+    response = client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "labeling", "model_name": "task", "field_name": "project", "term": "Alpha\x00"},
+    )
+    assert response.status_code == 200 and response.json()["results"] == []
+
+
+def test_nul_characters_in_api_json_are_refused(api_a: KeyClient, tenancy: Tenancy) -> None:
+    for body in (
+        {"name": "N\x00", "kind": "pairwise"},
+        {"name": "N", "kind": "pairwise", "instructions": "\x00"},
+        {"name": "N", "kind": "categorical", "labels": [{"value": "a", "title": "\x00"}, {"value": "b", "title": "B"}]},
+        {"name": "N", "kind": "pairwise\x00"},
+    ):
+        response = api_a.post(reverse("api-projects"), body, content_type="application/json")
+        assert response.status_code == 400, (body, response.content)
+    response = api_a.patch(reverse("api-project", args=[tenancy.project_a.pk]), {"name": "x\x00"}, "application/json")
+    assert response.status_code == 400
+    for raw in (
+        b'{"name": "N", "kind": "pairwise", "gold_rate": NaN}',
+        b'{"name": "N", "kind": "pairwise", "gold_rate": 1e400}',
+    ):
+        assert api_a.post(reverse("api-projects"), raw, content_type="application/json").status_code == 400
+    assert not Project.objects.filter(name__startswith="N").exists()
