@@ -341,6 +341,60 @@ def test_production_redirects_plain_http_and_marks_cookies_secure(settings: Any,
     assert response.status_code == 301 and response["Location"] == "https://testserver/work/"
 
 
+PRODUCTION_PROBE = """
+import json
+import django
+django.setup()
+from django.test import Client
+answers = {}
+pages = (("healthz", "/healthz", True), ("api", "/api/v1/projects/", True), ("http", "/work/", False))
+for name, path, secure in pages:
+    response = Client().get(path, secure=secure)
+    answers[name] = {"status": response.status_code, "headers": dict(response.headers)}
+print(json.dumps(answers))
+"""
+
+
+def test_the_production_settings_module_sends_the_headers(tmp_path: Any) -> None:
+    """``config.settings`` itself (DEBUG off, as deployed), not the test settings built on it."""
+    import os
+    import secrets
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    keep = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY"}}
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", PRODUCTION_PROBE],
+        cwd=root,
+        env={
+            **keep,
+            "PYTHONPATH": str(root),
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DEBUG": "0",
+            "SECRET_KEY": secrets.token_urlsafe(64),
+            "ALLOWED_HOSTS": "testserver",
+            "CONCORD_VAR_DIR": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    answers = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answers["http"]["status"] == 301 and answers["http"]["headers"]["Location"] == "https://testserver/work/"
+    for name in ("healthz", "api"):
+        status, headers = answers[name]["status"], answers[name]["headers"]
+        assert status == (200 if name == "healthz" else 401), name
+        assert "Content-Security-Policy-Report-Only" not in headers
+        assert "default-src 'self'" in headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains; preload"
+        assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
+        assert headers["Referrer-Policy"] == "same-origin" and headers["Cross-Origin-Opener-Policy"] == "same-origin"
+
+
 # --- Markup is shown as text ---------------------------------------------------------------------------------------
 class _Tags(HTMLParser):
     """Every start tag of a page with its attributes, and the text inside each ``<script>``."""
