@@ -128,6 +128,16 @@ def test_no_password_hash_prefix_oracle_through_the_api(api_a: KeyClient, tenanc
         assert right.content == wrong.content
 
 
+def test_the_quality_page_sorts_only_by_its_columns(tenancy: Tenancy) -> None:
+    client = signed_in(tenancy.admin_a)
+    url = reverse("quality", args=[tenancy.project_a.pk])
+    default = client.get(url)
+    for sort in ("annotator__password", "-annotator__password", "annotator__password__startswith"):
+        response = client.get(url, {"sort": sort, "dir": "desc"})
+        assert response.status_code == 200
+        assert response.context["page"].sort == default.context["page"].sort  # the default column, not the input
+
+
 def test_the_allowed_parameters_still_filter(api_a: KeyClient, tenancy: Tenancy) -> None:
     url = reverse("api-tasks", args=[tenancy.project_a.pk])
     assert [row["external_id"] for row in api_a.get(f"{url}?status=open&gold=false&limit=5").json()["results"]] == [
@@ -176,6 +186,8 @@ def test_admin_change_lists_refuse_lookups_outside_their_filters(tenancy: Tenanc
     for name, value in ADMIN_LOOKUPS:
         response = client.get(url, {name: value})
         assert _refused(response), (changelist, name, response.status_code)
+    for ordering in ("annotator__password", "user__password", "-password", "1.x.-999", "999"):
+        assert client.get(url, {"o": ordering}).status_code == 200, (changelist, ordering)  # ignored: no such column
 
 
 def test_no_password_hash_prefix_oracle_in_the_admin(tenancy: Tenancy) -> None:
@@ -619,6 +631,10 @@ def test_nothing_in_templates_or_code_marks_user_text_safe() -> None:
         if "mark_safe(" in path.read_text() or "SafeString(" in path.read_text().replace('SafeString("")', "")
     }
     assert marked == {"labeling/rendering.py"}, marked
+    for path in (root / "static").rglob("*.js"):
+        text = path.read_text()
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+            assert sink not in text, (path, sink)  # the page's script writes text (textContent), never markup
 
 
 # --- JSON keys and text are data, stored and returned exactly --------------------------------------------------------
