@@ -50,7 +50,7 @@ from labeling.exports import annotator_pseudonym
 from labeling.imports.jobs import import_job_create
 from labeling.models import ProjectKind
 from tests import factories
-from tests.api.conftest import Keys
+from tests.api.conftest import KeyClient, Keys
 from tests.api.test_export import build
 from tests.conftest import Tenancy
 
@@ -157,7 +157,7 @@ def seed(tenancy: Tenancy, settings: Any, tmp_path: Path) -> Seed:
     factories.make_task(categorical, f"{MARKER}-c1")
     row = b'{"external_id": "' + MARKER.encode() + b'-job", "prompt": "Q", "response_a": "A", "response_b": "B"}\n'
     job = import_job_create(project=pairwise, kind="tasks", stream=io.BytesIO(row), options={"format": "jsonl"})
-    markers = [MARKER, tenancy.project_a.name, tenancy.admin_a.email]
+    markers = [MARKER, tenancy.project_a.name]
     markers += [annotator_pseudonym(org.pk, judge.pk) for judge in judges] + [judge.email for judge in judges]
     projects = [tenancy.project_a.pk, pairwise.pk, categorical.pk]
     return Seed(ids={"project_id": projects, "job_id": [job.pk]}, markers=markers)
@@ -288,6 +288,17 @@ def inferred_links(schema: Any) -> set[tuple[str, str]]:
 def test_organization_b_sees_nothing_of_organization_a(
     app: WSGIHandler, keys: Keys, seed: Seed, server_errors: list[str]
 ) -> None:
+    own = KeyClient(keys.full_a)
+    pairwise = seed.ids["project_id"][1]
+    shown_to_a = "".join(
+        own.get(path).content.decode()
+        for path in (
+            "/api/v1/projects/",
+            f"/api/v1/projects/{pairwise}/annotators/",
+            f"/api/v1/projects/{pairwise}/annotations/",
+        )
+    )
+    assert all(marker in shown_to_a for marker in seed.markers)  # each is something the API shows A
     headers = {"Authorization": f"Bearer {keys.full_b}"}
     twins = Counter[int]()
 
