@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.utils import get_fields_from_path
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.http import Http404, HttpRequest
 
@@ -251,6 +251,13 @@ class TenantInline(TenantRolesMixin, admin.TabularInline):
 
 class SuperuserOnlyMixin(FilterLookupsOnlyMixin):
     """For Django's own admins (users, groups): superusers only, whatever Django permissions say."""
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        # Refused before the lookup: Django's history view looks the row up first and redirects for a missing id
+        # but answers 403 for an existing one, which told anyone with admin access which ids exist.
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        return super().get_object(request, object_id, from_field)  # type: ignore[misc]
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser

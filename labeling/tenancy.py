@@ -23,7 +23,8 @@ SESSION_ORGANIZATION_KEY = "concord_organization_id"
 
 
 def memberships_of(user: Any) -> list[Membership]:
-    if not getattr(user, "is_authenticated", False):
+    # An API key's principal is authenticated but is no person (no pk): it has no memberships.
+    if not getattr(user, "is_authenticated", False) or getattr(user, "pk", None) is None:
         return []
     return list(
         Membership.objects.filter(user=user).select_related("organization").order_by("organization__name", "id")

@@ -120,7 +120,8 @@ class ImportView(TenantAPIView):
     kind = "tasks"
     parameters: tuple[str, ...] = ("format", "on_error", "async")
 
-    def options(self, request: Request) -> dict[str, Any]:
+    def import_options(self, request: Request) -> dict[str, Any]:
+        # Not ``options``: that name is the view's handler of HTTP OPTIONS (shadowing it made OPTIONS a 500).
         return {"on_error": request.query_params.get("on_error", "abort")}
 
     def run(self, project: Any, stream: IO[bytes], fmt: str, options: dict[str, Any]) -> ImportReport:
@@ -137,7 +138,7 @@ class ImportView(TenantAPIView):
         except PayloadTooLarge:
             limit = settings.IMPORT_MAX_BYTES
             return Response({"detail": f"The file is larger than {limit:,} bytes."}, status=413)
-        options = self.options(request) | {"format": fmt}
+        options = self.import_options(request) | {"format": fmt}
         length = int(request._request.META.get("CONTENT_LENGTH") or 0)
         if run_async in ("1", "true") or length > settings.IMPORT_ASYNC_BYTES:
             try:
@@ -223,8 +224,8 @@ class TaskImportView(ImportView):
     kind = "tasks"
     parameters = ("format", "on_error", "mode", "async")
 
-    def options(self, request: Request) -> dict[str, Any]:
-        return super().options(request) | {"mode": request.query_params.get("mode", "create")}
+    def import_options(self, request: Request) -> dict[str, Any]:
+        return super().import_options(request) | {"mode": request.query_params.get("mode", "create")}
 
     def run(self, project: Any, stream: IO[bytes], fmt: str, options: dict[str, Any]) -> ImportReport:
         return tasks_import(project=project, stream=stream, fmt=fmt, mode=options["mode"], on_error=options["on_error"])
@@ -244,11 +245,11 @@ class AnnotationImportView(ImportView):
     kind = "annotations"
     parameters = ("format", "on_error", "create_annotators", "async")
 
-    def options(self, request: Request) -> dict[str, Any]:
+    def import_options(self, request: Request) -> dict[str, Any]:
         create = request.query_params.get("create_annotators", "0").lower()
         if create not in ("0", "1", "true", "false"):
             raise ValidationError({"create_annotators": ["must be 1 or 0"]})
-        return super().options(request) | {"create_annotators": create in ("1", "true")}
+        return super().import_options(request) | {"create_annotators": create in ("1", "true")}
 
     def run(self, project: Any, stream: IO[bytes], fmt: str, options: dict[str, Any]) -> ImportReport:
         return annotations_import(
