@@ -322,7 +322,7 @@ class MembershipAddForm(forms.ModelForm):
         required=False,
         strip=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text="Initial password, used only when this e-mail has no Concord account yet.",
+        help_text="Initial password, used only when this e-mail has no Concord account yet (required either way).",
     )
     organization: Organization | None = None  # set by MembershipAdmin.get_form
 
@@ -336,16 +336,19 @@ class MembershipAddForm(forms.ModelForm):
         if not email:
             return cleaned
         user = User.objects.filter(username__iexact=email).first() or User.objects.filter(email__iexact=email).first()
-        if user is not None:
-            if (
-                self.organization is not None
-                and Membership.objects.filter(organization=self.organization, user=user).exists()
-            ):
-                self.add_error("email", "This person is already a member of your organization.")
+        if (
+            user is not None
+            and self.organization is not None
+            and Membership.objects.filter(organization=self.organization, user=user).exists()
+        ):
+            self.add_error("email", "This person is already a member of your organization.")
             return cleaned
+        # Accounts are global: the password is asked for and checked whether or not the e-mail has an account
+        # somewhere, so the form's answer never tells an admin which addresses do (an existing account keeps its
+        # own password).
         password = cleaned.get("password")
         if not password:
-            self.add_error("password", "This e-mail has no account yet: give an initial password.")
+            self.add_error("password", "Required: give an initial password (used only if this e-mail is new).")
             return cleaned
         try:
             validate_password(password, User(username=email, email=email))
