@@ -58,16 +58,22 @@ def _memory(pid: int, field: str) -> int:
     raise RuntimeError(f"{field} missing")
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these processes (those still running)."""
-    total = 0
+def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds of each of these processes that is still running."""
+    seconds = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except FileNotFoundError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return seconds
+
+
+def _cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU spent between two readings: by the processes in both, and by those started in between from zero (one
+    that exited in between is left out rather than counted negative; its last moments are lost)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 def _postgres_pids() -> list[int]:
@@ -93,14 +99,13 @@ class Probe:
     def __enter__(self) -> Probe:
         Path(f"/proc/{self.pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS
         self.before = _memory(self.pid, "VmRSS")
-        self.postgres = _postgres_pids()
-        self.cpu_before = _cpu_seconds([self.pid]), _cpu_seconds(self.postgres)
+        self.cpu_before = _cpu_by_pid([self.pid]), _cpu_by_pid(_postgres_pids())
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.growth = _memory(self.pid, "VmHWM") - self.before
-        self.worker_cpu = _cpu_seconds([self.pid]) - self.cpu_before[0]
-        self.postgres_cpu = _cpu_seconds(self.postgres) - self.cpu_before[1]
+        self.worker_cpu = _cpu_spent(self.cpu_before[0], _cpu_by_pid([self.pid]))
+        self.postgres_cpu = _cpu_spent(self.cpu_before[1], _cpu_by_pid(_postgres_pids()))
 
     def per_row(self, rows: int) -> str:
         """CPU microseconds per row: the worker's, PostgreSQL's."""

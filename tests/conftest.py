@@ -26,24 +26,37 @@ class Tenancy:
     task_b: Task
 
 
-@pytest.fixture
-def tenancy(db: Any) -> Tenancy:
-    org_a = factories.make_org("Org A")
-    org_b = factories.make_org("Org B")
-    project_a = factories.make_project(org_a, name="Alpha prefs")
-    project_b = factories.make_project(org_b, name="Beta prefs")
+def build_tenancy(
+    *,
+    a: str = "a",
+    b: str = "b",
+    orgs: tuple[str, str] = ("Org A", "Org B"),
+    project_a: str = "Alpha prefs",
+    task_a: str = "a-1",
+) -> Tenancy:
+    """The two organizations and their people (e-mails at ``<a>.example`` / ``<b>.example``), a project and a task
+    in each."""
+    org_a = factories.make_org(orgs[0])
+    org_b = factories.make_org(orgs[1])
+    project_of_a = factories.make_project(org_a, name=project_a)
+    project_of_b = factories.make_project(org_b, name="Beta prefs")
     return Tenancy(
         org_a=org_a,
         org_b=org_b,
-        admin_a=factories.make_member(org_a, Role.ADMIN, "alice@a.example"),
-        manager_a=factories.make_member(org_a, Role.MANAGER, "mary@a.example"),
-        annotator_a=factories.make_member(org_a, Role.ANNOTATOR, "annie@a.example"),
-        outsider_b=factories.make_member(org_b, Role.ADMIN, "oscar@b.example"),
-        project_a=project_a,
-        project_b=project_b,
-        task_a=factories.make_task(project_a, "a-1"),
-        task_b=factories.make_task(project_b, "b-1"),
+        admin_a=factories.make_member(org_a, Role.ADMIN, f"alice@{a}.example"),
+        manager_a=factories.make_member(org_a, Role.MANAGER, f"mary@{a}.example"),
+        annotator_a=factories.make_member(org_a, Role.ANNOTATOR, f"annie@{a}.example"),
+        outsider_b=factories.make_member(org_b, Role.ADMIN, f"oscar@{b}.example"),
+        project_a=project_of_a,
+        project_b=project_of_b,
+        task_a=factories.make_task(project_of_a, task_a),
+        task_b=factories.make_task(project_of_b, "b-1"),
     )
+
+
+@pytest.fixture
+def tenancy(db: Any) -> Tenancy:
+    return build_tenancy()
 
 
 @pytest.fixture(autouse=True)

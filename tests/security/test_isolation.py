@@ -68,7 +68,7 @@ from routing.models import AnnotatorQualification, Assignment, Qualification
 from routing.services import next_task, qualification_create, qualification_grant
 from tests import factories
 from tests.api.conftest import KeyClient
-from tests.conftest import Tenancy
+from tests.conftest import Tenancy, build_tenancy
 from tests.labeling.test_admin_tenancy import form_data, seed_annotations
 
 User = get_user_model()
@@ -208,22 +208,10 @@ def snapshot(world: World) -> dict[str, str]:
 
 
 def _seed() -> World:
-    org_a = factories.make_org("World A")
-    org_b = factories.make_org("World B")
-    project_a = factories.make_project(org_a, name="Alpha secret prefs")
-    project_b = factories.make_project(org_b, name="Beta prefs")
-    tenancy = Tenancy(
-        org_a=org_a,
-        org_b=org_b,
-        admin_a=factories.make_member(org_a, Role.ADMIN, "alice@world-a.example"),
-        manager_a=factories.make_member(org_a, Role.MANAGER, "mary@world-a.example"),
-        annotator_a=factories.make_member(org_a, Role.ANNOTATOR, "annie@world-a.example"),
-        outsider_b=factories.make_member(org_b, Role.ADMIN, "oscar@world-b.example"),
-        project_a=project_a,
-        project_b=project_b,
-        task_a=factories.make_task(project_a, "a-secret-1"),
-        task_b=factories.make_task(project_b, "b-1"),
+    tenancy = build_tenancy(
+        a="world-a", b="world-b", orgs=("World A", "World B"), project_a="Alpha secret prefs", task_a="a-secret-1"
     )
+    org_a, org_b, project_a, project_b = tenancy.org_a, tenancy.org_b, tenancy.project_a, tenancy.project_b
     manager_b = factories.make_member(org_b, Role.MANAGER, "bob@world-b.example")
     annotator_b = factories.make_member(org_b, Role.ANNOTATOR, "bea@world-b.example")
     # A qualification, grant, requirement, lease, judgment, quality results and an API key in each organization.
