@@ -37,8 +37,11 @@ ERROR_RESPONSES = {
     "401": ("Error", "No credential, or an invalid or revoked API key."),
     "403": ("Error", "The credential has no access to this API, or is read-only and this operation writes."),
     "404": ("Error", "No such object in the caller's organization (another organization's object looks the same)."),
+    "413": ("Error", "The body is larger than the limit (DATA_UPLOAD_MAX_MEMORY_SIZE; IMPORT_MAX_BYTES for imports)."),
     "429": ("Error", "Too many requests from this credential; Retry-After says when to try again."),
+    "503": ("Error", "The database is briefly unavailable; nothing was stored. Retry-After says when to try again."),
 }
+WRITES = frozenset({"post", "put", "patch"})
 
 
 def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -46,7 +49,8 @@ def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def error_responses_document(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
-    """Add the error responses to every ``/api/v1/`` operation (404 only where the path names an object)."""
+    """Add the error responses to every ``/api/v1/`` operation (404 only where the path names an object, 413 only
+    where a body is sent)."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas.update({"Error": ERROR, "ValidationError": VALIDATION_ERROR})
     for path, operations in result.get("paths", {}).items():
@@ -57,7 +61,7 @@ def error_responses_document(result: dict[str, Any], generator: Any, request: An
                 continue
             responses = operation.setdefault("responses", {})
             for code, (component, description) in ERROR_RESPONSES.items():
-                if code == "404" and "{" not in path:
+                if (code == "404" and "{" not in path) or (code == "413" and method not in WRITES):
                     continue
                 ref = {"$ref": f"#/components/schemas/{component}"}
                 declared = responses.get(code, {}).get("content", {}).get("application/json")

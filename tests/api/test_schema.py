@@ -23,6 +23,25 @@ def test_schema_is_valid_openapi_3_and_lists_the_api(api_a: KeyClient) -> None:
     assert json_response.status_code == 200 and json_response.json()["info"]["title"] == "Concord API"
 
 
+def test_every_operation_documents_the_errors_it_can_answer(api_a: KeyClient) -> None:
+    """Outage (503), throttle (429) and credentials (401/403) everywhere; a too-large body (413) where one is sent;
+    404 where the path names an object."""
+    schema = yaml.safe_load(api_a.get("/api/schema/").content)
+    operations = [
+        (path, method, operation)
+        for path, methods in schema["paths"].items()
+        if path.startswith("/api/v1/")
+        for method, operation in methods.items()
+        if method != "parameters"
+    ]
+    assert len(operations) >= 15
+    for path, method, operation in operations:
+        codes = set(operation["responses"])
+        assert {"400", "401", "403", "429", "503"} <= codes, (method, path)
+        assert ("413" in codes) == (method in ("post", "put", "patch")), (method, path)
+        assert ("404" in codes) == ("{" in path), (method, path)
+
+
 def test_schema_and_docs_need_a_credential(tenancy: Tenancy) -> None:
     assert Client().get("/api/schema/").status_code == 401
     assert Client().get("/api/docs/").status_code == 401
