@@ -46,3 +46,5 @@ handler404 = not_found
 
 # A body over DATA_UPLOAD_MAX_MEMORY_SIZE answers 413 (Django's own answer is a 400), wherever it is first read.
 handler400 = views.bad_request
+# A database outage raised in a middleware (outside any view) answers 503 like one inside a view.
+handler500 = views.server_error

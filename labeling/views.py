@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig
@@ -14,6 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import defaults
 from django.views.decorators.http import require_GET, require_POST
 
+from labeling.middleware import DATABASE_ERRORS, database_outage_log, database_outage_response
 from labeling.tenancy import organization_switch
 
 
@@ -63,3 +66,14 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     # Rendered without the request: the middleware that sets the user may not have run.
     page = loader.render_to_string("413.html", {"message": request_too_large_message()})
     return HttpResponse(page, status=413)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's 500, except for a database outage raised outside a view (a middleware: the session saved on the way
+    out, the organization looked up on the way in), which answers 503 like one inside a view
+    (``labeling.middleware``). Django calls this while handling the exception, so ``sys.exc_info()`` holds it."""
+    error = sys.exc_info()[1]
+    if isinstance(error, DATABASE_ERRORS):
+        database_outage_log(request, error)
+        return database_outage_response(request)
+    return defaults.server_error(request)

@@ -29,6 +29,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ import pytest
 import redis
 from celery import current_app
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.db.models import Model
@@ -484,6 +486,20 @@ def test_a_database_error_in_the_api_answers_503_json(
     )
     assert response.status_code == 503 and response["Retry-After"] == str(RETRY_AFTER_SECONDS)
     assert response.json()["detail"] == OUTAGE_MESSAGE
+
+
+def test_a_database_error_in_a_middleware_answers_503_too(tenancy: Tenancy, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session is saved by its middleware on the way out, after the view: an outage there is a 503 as well."""
+    client = Client(raise_request_exception=False)
+    client.force_login(tenancy.admin_a)
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    monkeypatch.setattr(store, "save", _broken(OperationalError("server closed the connection unexpectedly")))
+    switch = {"organization": tenancy.org_a.pk, "next": "/work/"}
+    page = client.post(reverse("organization-switch"), switch)
+    assert page.status_code == 503 and page["Retry-After"] == str(RETRY_AFTER_SECONDS)
+    assert "Briefly unavailable" in page.content.decode()
+    monkeypatch.setattr(store, "save", _broken(RuntimeError("a bug")))
+    assert client.post(reverse("organization-switch"), switch).status_code == 500
 
 
 def test_other_errors_are_not_turned_into_503(
