@@ -15,7 +15,7 @@ from django.db.models import Count
 
 from labeling import demo_data
 from labeling.management.commands.seed_demo import (
-    ADMIN_URL,
+    DEFAULT_BASE_URL,
     DEMO_PASSWORD,
     MULTI_EMAIL,
     ORGANIZATIONS,
@@ -184,11 +184,23 @@ def test_nobody_is_staff_and_output_lists_the_logins() -> None:
 
     assert not User.objects.filter(is_superuser=True).exists()
     assert not User.objects.filter(is_staff=True).exists()
-    assert ADMIN_URL in output
+    assert f"{DEFAULT_BASE_URL}accounts/login/" in output
+    assert f"{DEFAULT_BASE_URL}admin/" in output
     for spec in ORGANIZATIONS:
         assert spec.name in output
         for person in spec.people:
             assert re.search(rf"{re.escape(person.email)}\s+/ {DEMO_PASSWORD} / {person.role}", output)
+
+
+@pytest.mark.django_db
+def test_output_links_to_the_address_it_is_served_on() -> None:
+    """``make demo PORT=8011`` passes its address: the printed links must not name another port."""
+    output = io.StringIO()
+    call_command("seed_demo", "--force", "--base-url", "http://127.0.0.1:8011/", stdout=output)
+
+    assert "http://127.0.0.1:8011/admin/" in output.getvalue()
+    assert "http://127.0.0.1:8011/accounts/login/" in output.getvalue()
+    assert ":8000" not in output.getvalue()
 
 
 def test_demo_content_is_deterministic_and_valid() -> None:

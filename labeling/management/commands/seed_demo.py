@@ -39,7 +39,7 @@ from routing.models import AnnotatorQualification, Qualification, TaskRequiremen
 from routing.services import qualification_create, qualification_grant, task_requirement_flags_refresh
 
 DEMO_PASSWORD = "concord-demo"
-ADMIN_URL = "http://127.0.0.1:8000/admin/"
+DEFAULT_BASE_URL = "http://127.0.0.1:8000/"
 PAIRWISE_TASKS = 300
 CATEGORICAL_TASKS = 150
 JUDGED_TASKS = 40  # the first pairwise tasks of each organization get judgments...
@@ -201,6 +201,12 @@ class Command(BaseCommand):
             help="Run even though DEBUG is off. The demo accounts share a public password: never use on a server "
             "that others can reach.",
         )
+        parser.add_argument(
+            "--base-url",
+            default=DEFAULT_BASE_URL,
+            help="Where the site is served, for the sign-in links printed at the end (make demo passes its HOST "
+            f"and PORT; default {DEFAULT_BASE_URL}).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG and not options["force"]:
@@ -217,7 +223,7 @@ class Command(BaseCommand):
         # and would log one line each.
         with _quiet_logger("celery.app.trace"), transaction.atomic():
             reports = [self._seed_organization(spec) for spec in ORGANIZATIONS]
-        self._print_summary(reports, time.monotonic() - started)
+        self._print_summary(reports, time.monotonic() - started, base_url=options["base_url"])
 
     # --- Seeding ---------------------------------------------------------------------------------------------
     def _seed_organization(self, spec: DemoOrganization) -> OrganizationReport:
@@ -414,7 +420,7 @@ class Command(BaseCommand):
                 tally.add("judgments", created=1)
 
     # --- Output ----------------------------------------------------------------------------------------------
-    def _print_summary(self, reports: list[OrganizationReport], seconds: float) -> None:
+    def _print_summary(self, reports: list[OrganizationReport], seconds: float, *, base_url: str) -> None:
         write = self.stdout.write
         total = Tally()
         for report in reports:
@@ -449,7 +455,9 @@ class Command(BaseCommand):
         for kind in COUNTED:
             write(f"  {kind}: {total.created[kind]} created, {total.present[kind]} already present")
         write("")
-        write(f"Admin: {ADMIN_URL}  (sign in with any login above; password {DEMO_PASSWORD!r} for all)")
+        base = base_url.rstrip("/")
+        write(f"Sign in: {base}/accounts/login/ (annotators' pages) or {base}/admin/ (managers and admins)")
+        write(f"Any login above works; the password is {DEMO_PASSWORD!r} for all.")
         write("Nobody is a superuser or staff: what each person may do comes from their role in the organization.")
         write(self.style.SUCCESS(f"Demo data ready in {seconds:.1f} s."))
 
