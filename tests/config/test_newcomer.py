@@ -3,15 +3,19 @@ meets besides the app itself (the favicon, a refused or missing page)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import textwrap
+from importlib.metadata import PackageNotFoundError, requires
 from pathlib import Path
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tests.conftest import Tenancy
 
@@ -143,3 +147,84 @@ def test_an_expired_form_says_what_to_do(db: None) -> None:
     assert response.status_code == 403
     assert "This form has expired" in response.text
     assert "Nothing was saved" in response.text
+
+
+RUNTIME_IMPORTS_PROBE = textwrap.dedent(
+    """
+    import importlib, json, os, pkgutil, re, sys
+    from importlib.metadata import packages_distributions
+
+    def canonicalize_name(name):  # packaging's rule; packaging itself must not be imported before the finder
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    # Act as a virtualenv holding only the runtime requirements: a module of any other installed distribution
+    # cannot be imported (an optional import falls back as it would there; a required one fails the probe).
+    allowed = set(json.loads(os.environ["RUNTIME_CLOSURE"]))
+    owners = packages_distributions()
+
+    class OnlyRuntimeDistributions:
+        def find_spec(self, name, path=None, target=None):
+            top = name.partition(".")[0]
+            dists = {canonicalize_name(dist) for dist in owners.get(top, [])}
+            if dists and not dists & allowed:
+                raise ModuleNotFoundError(f"No module named {top!r} (not in requirements.txt)", name=top)
+            return None
+
+    sys.meta_path.insert(0, OnlyRuntimeDistributions())
+    import django
+    django.setup()
+    import config.urls, config.wsgi, config.celery  # noqa: F401  (the web process and the worker)
+    for package in ("labeling", "routing", "quality", "config"):
+        module = importlib.import_module(package)
+        for info in pkgutil.walk_packages(module.__path__, package + "."):
+            importlib.import_module(info.name)
+    print("imported")
+    """
+)
+
+
+def _requirement_closure(path: Path) -> set[str]:
+    """The distributions ``pip install -r path`` installs: its pins and, recursively, what they declare."""
+    pending = [
+        Requirement(line.split("#")[0].strip())
+        for line in path.read_text().splitlines()
+        if line.split("#")[0].strip() and not line.startswith("-")
+    ]
+    closure: set[str] = set()
+    seen: set[tuple[str, frozenset[str]]] = set()
+    while pending:
+        requirement = pending.pop()
+        key = (canonicalize_name(requirement.name), frozenset(requirement.extras))
+        if key in seen:
+            continue
+        seen.add(key)
+        closure.add(key[0])
+        try:
+            declared = requires(requirement.name) or []
+        except PackageNotFoundError:
+            continue
+        for text in declared:
+            dependency = Requirement(text)
+            extras = requirement.extras or {""}
+            if dependency.marker is None or any(dependency.marker.evaluate({"extra": extra}) for extra in extras):
+                pending.append(dependency)
+    return closure
+
+
+def test_the_app_imports_nothing_outside_the_runtime_requirements() -> None:
+    """``make demo`` installs requirements.txt alone: the web process, the worker and every module of the apps must
+    import with only that file's closure installed (kombu's Redis transport imports ``packaging`` without declaring
+    it, so a runtime-only install failed at start-up while the dev requirements hid it)."""
+    closure = _requirement_closure(ROOT / "requirements.txt")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.test_settings",
+        "RUNTIME_CLOSURE": json.dumps(sorted(closure)),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", RUNTIME_IMPORTS_PROBE], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+    assert "django" in closure and "celery" in closure
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("imported")
