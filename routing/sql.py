@@ -31,6 +31,14 @@ _GRANT_SATISFIES = """
       AND (g.expires_at IS NULL OR g.expires_at > %(now)s) AND (q.kind <> 'sensitivity' OR g.opted_in)
 """
 
+# Serialises one annotator's router calls (two tabs, a double click). Taken in a statement of its own: in READ
+# COMMITTED a statement that waited for a row lock re-checks only the locked row, with every other table as of its
+# snapshot, so a lease committed by the call we waited for would be invisible to it (and leased a second time).
+_LOCK_MEMBERSHIP = """
+SELECT 1 FROM labeling_membership m WHERE m.organization_id = %(org)s AND m.user_id = %(user)s FOR NO KEY UPDATE
+"""
+
+# Read after the lock, in a fresh statement: sees everything the annotator's previous call committed.
 _ANNOTATOR_STATE = f"""
 SELECT COALESCE(m.paused_at, (SELECT s.paused_at FROM quality_annotatorscore s
                                WHERE s.project_id = %(project)s AND s.annotator_id = %(user)s)) AS paused_at,
@@ -92,6 +100,14 @@ INSERT INTO routing_assignment
    skip_reason)
 VALUES (%s, %s, %s, %s, 'active', %s, %s, %s, %s, %s, '')
 RETURNING id
+"""
+
+# A lease is recorded as expired only while it is still active: a skip or a submit that committed first keeps its
+# state.
+_RELEASE_LEASE = """
+UPDATE routing_assignment SET state = 'expired', finished_at = CASE WHEN expires_at < %(now)s THEN expires_at
+                                                                    ELSE %(now)s END
+WHERE id = %(id)s AND state = 'active'
 """
 
 _LOCK_LEASE_AND_TASK = """
@@ -163,12 +179,31 @@ def timestamp(value: datetime) -> Any:
     return connection.ops.adapt_datetimefield_value(value)
 
 
+def membership_lock(*, org: int, user: int) -> None:
+    """Lock the annotator's membership row until the transaction ends: their router calls run one at a time.
+
+    PostgreSQL only; on SQLite the transaction already holds the database's single write lock (``BEGIN
+    IMMEDIATE``), so every statement after it sees what earlier calls committed.
+    """
+    if _is_postgres():
+        execute(_LOCK_MEMBERSHIP, {"org": org, "user": user})
+
+
 def annotator_state(*, org: int, project: int, user: int, now: datetime, since: datetime) -> tuple | None:
-    """The annotator's membership (locked, serialising their calls), active lease and gating counts."""
-    sql = _ANNOTATOR_STATE + (" FOR NO KEY UPDATE OF m" if _is_postgres() else "")
+    """The annotator's pause, active lease and gating counts.
+
+    ``None`` when the user is not a member. Call after ``membership_lock``: as a statement of its own it sees the
+    lease a concurrent call of the same annotator committed while this one waited for the lock.
+    """
     return fetch_one(
-        sql, {"org": org, "project": project, "user": user, "now": timestamp(now), "since": timestamp(since)}
+        _ANNOTATOR_STATE,
+        {"org": org, "project": project, "user": user, "now": timestamp(now), "since": timestamp(since)},
     )
+
+
+def lease_release(*, lease: int, now: datetime) -> int:
+    """Record an active lease as expired (at its expiry, or now if released early); 0 if it is no longer active."""
+    return execute(_RELEASE_LEASE, {"id": lease, "now": timestamp(now)})
 
 
 def pick_normal(*, params: dict[str, Any], tried: Sequence[int]) -> tuple | None:

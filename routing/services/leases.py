@@ -5,9 +5,10 @@ holding that task's row lock.** ``next_task`` takes it with ``SELECT … FOR NO 
 PostgreSQL; SQLite serialises writers with ``BEGIN IMMEDIATE``), then recounts the task's judgments and live
 leases in a fresh statement before leasing it, so no number of concurrent callers can exceed a task's overlap.
 A lease counts only while ``expires_at`` is in the future, so an abandoned lease frees its slot the moment it
-expires; ``leases_expire`` only records the state afterwards. Calls of one annotator are serialised on their
-membership row, and partial unique indexes make a second active lease or a second lease of the same task for one
-annotator impossible even so.
+expires; ``leases_expire`` only records the state afterwards. Calls of one annotator (``next_task`` and
+``assignment_skip``) are serialised on their membership row, locked in a statement of its own so that what they
+read next is fresh: two tabs opening the page at once get the same lease. Partial unique indexes make a second
+active lease or a second lease of the same task for one annotator impossible even so.
 """
 
 from __future__ import annotations
@@ -57,13 +58,18 @@ class LeaseExpired(LeaseError):
 def next_task(*, annotator: Any, project: Project) -> Assignment | None:
     """The annotator's active lease in ``project``, else a new lease on the best eligible task, else ``None``.
 
-    Eligible: open, every requirement held (unexpired; clearances opted in), not judged, skipped or leased by
-    this annotator before, and judgments + live leases below what the task needs now. Started tasks come first,
-    then the project's sampling rank. A gold task is served instead with probability ``gold_rate``.
+    Eligible: open, every requirement held (unexpired; clearances opted in), not judged or skipped by this
+    annotator, not held by them right now, and judgments + live leases below what the task needs now; a task
+    whose lease ran out before a judgment may come back to the same annotator, a gold task never does. Started
+    tasks come first, then the project's sampling rank. A gold task is served instead with probability
+    ``gold_rate``.
+
+    Concurrent calls of one annotator (two tabs, a double click) run one after the other and get the same lease.
     """
     now = timezone.now()
     org, user = project.organization_id, annotator.pk
     with transaction.atomic():
+        sql.membership_lock(org=org, user=user)
         state = sql.annotator_state(org=org, project=project.pk, user=user, now=now, since=now - SENSITIVE_WINDOW)
         if state is None:
             raise ValidationError({"annotator": "is not a member of this project's organization"})
@@ -71,9 +77,7 @@ def next_task(*, annotator: Any, project: Project) -> Assignment | None:
         if current_id is not None:
             if current_live:
                 return Assignment.objects.for_org(org).select_related("task").get(pk=current_id)
-            sql.execute(
-                "UPDATE routing_assignment SET state = 'expired', finished_at = expires_at WHERE id = %s", [current_id]
-            )
+            sql.lease_release(lease=current_id, now=now)
         if paused_at is not None or unmet:
             return None
         sensitive_ok = project.sensitive_daily_cap is None or recent_sensitive < project.sensitive_daily_cap
@@ -299,10 +303,16 @@ def _lease_error(state: str, *, expired: bool = False) -> LeaseError:
 
 
 def assignment_skip(*, assignment: Assignment, actor: Any, reason: str = "") -> Assignment:
-    """Release ``actor``'s lease; the task is never offered to them again. Skipping twice is harmless."""
+    """Release ``actor``'s lease; the task is never offered to them again. Skipping twice is harmless.
+
+    A lease that ran out may still be skipped unless the task was leased to them again since.
+    """
     if assignment.annotator_id != actor.pk:
         raise LeaseError("This task is leased to someone else.", code="not_yours")
     with transaction.atomic():
+        # Serialised with the annotator's router calls: a reload that re-leases this task after its lease ran out
+        # either commits first (and this skip is refused below) or waits for the skip (and never re-leases it).
+        sql.membership_lock(org=assignment.organization_id, user=actor.pk)
         lease = (
             Assignment.objects.for_org(assignment.organization_id).select_for_update(no_key=True).get(pk=assignment.pk)
         )
