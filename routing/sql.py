@@ -43,6 +43,9 @@ _ANNOTATOR_STATE = f"""
 SELECT COALESCE(m.paused_at, (SELECT s.paused_at FROM quality_annotatorscore s
                                WHERE s.project_id = %(project)s AND s.annotator_id = %(user)s)) AS paused_at,
        a.id, a.expires_at > %(now)s AS live,
+       CASE WHEN a.id IS NULL THEN 0 ELSE (
+         SELECT count(*) FROM routing_taskrequirement r
+         WHERE r.task_id = a.task_id AND NOT EXISTS ({_GRANT_SATISFIES})) END AS lease_unmet,
        (SELECT count(*) FROM routing_projectrequirement r
          WHERE r.project_id = %(project)s AND NOT EXISTS ({_GRANT_SATISFIES})) AS unmet,
        (SELECT count(*) FROM routing_projectrequirement r
@@ -102,8 +105,8 @@ VALUES (%s, %s, %s, %s, 'active', %s, %s, %s, %s, %s, '')
 RETURNING id
 """
 
-# A lease is recorded as expired only while it is still active: a skip or a submit that committed first keeps its
-# state.
+# A lease is released (recorded as expired, so its slot frees at once) only while it is still active: a skip or a
+# submit that committed first keeps its state.
 _RELEASE_LEASE = """
 UPDATE routing_assignment SET state = 'expired', finished_at = CASE WHEN expires_at < %(now)s THEN expires_at
                                                                     ELSE %(now)s END
@@ -113,7 +116,11 @@ WHERE id = %(id)s AND state = 'active'
 _LOCK_LEASE_AND_TASK = """
 SELECT a.state, a.expires_at > %(now)s AS live, a.task_id, a.a_left, a.project_id,
        p.kind, p.min_judgments, p.max_judgments, p.consensus_threshold, p.strength_scale, t.gold_label,
-       (SELECT count(*) FROM labeling_label lb WHERE lb.project_id = a.project_id AND lb.value = %(label)s)
+       (SELECT count(*) FROM labeling_label lb WHERE lb.project_id = a.project_id AND lb.value = %(label)s),
+       COALESCE((SELECT m.paused_at FROM labeling_membership m
+                 WHERE m.organization_id = a.organization_id AND m.user_id = a.annotator_id),
+                (SELECT s.paused_at FROM quality_annotatorscore s
+                 WHERE s.project_id = a.project_id AND s.annotator_id = a.annotator_id)) AS paused_at
 FROM routing_assignment a
 JOIN labeling_project p ON p.id = a.project_id
 JOIN labeling_task t ON t.id = a.task_id
@@ -190,7 +197,7 @@ def membership_lock(*, org: int, user: int) -> None:
 
 
 def annotator_state(*, org: int, project: int, user: int, now: datetime, since: datetime) -> tuple | None:
-    """The annotator's pause, active lease and gating counts.
+    """The annotator's pause, active lease (and whether its task still admits them) and gating counts.
 
     ``None`` when the user is not a member. Call after ``membership_lock``: as a statement of its own it sees the
     lease a concurrent call of the same annotator committed while this one waited for the lock.
@@ -202,7 +209,7 @@ def annotator_state(*, org: int, project: int, user: int, now: datetime, since: 
 
 
 def lease_release(*, lease: int, now: datetime) -> int:
-    """Record an active lease as expired (at its expiry, or now if released early); 0 if it is no longer active."""
+    """Record an active lease as expired now (or at its expiry, if that came first); 0 if it is no longer active."""
     return execute(_RELEASE_LEASE, {"id": lease, "now": timestamp(now)})
 
 
@@ -231,7 +238,8 @@ def insert_lease(values: Sequence[Any]) -> int:
 
 
 def lock_lease_and_task(*, lease: int, org: int, label: str, now: datetime) -> tuple | None:
-    """The lease with its project's rules and its task's gold label; lease and task rows locked."""
+    """The lease with its project's rules, its task's gold label and the annotator's pause (membership or quality,
+    ``None`` if neither); lease and task rows locked."""
     sql = _LOCK_LEASE_AND_TASK + (" FOR NO KEY UPDATE OF a, t" if _is_postgres() else "")
     return fetch_one(sql, {"id": lease, "org": org, "label": label, "now": timestamp(now)})
 

@@ -27,6 +27,7 @@ from routing.display import PAIRWISE_CHOICES, pairwise_label, pairwise_sides
 from routing.models import Assignment
 from routing.selectors import annotator_assignment, annotator_clearance, annotator_clearances, annotator_projects
 from routing.services import (
+    AnnotatorPaused,
     LeaseError,
     LeaseExpired,
     annotation_submit,
@@ -170,7 +171,7 @@ def submit(request: HttpRequest, project_id: int, assignment_id: int) -> HttpRes
             strength=strength,  # type: ignore[arg-type]
             actor=request.user,
         )
-    except LeaseExpired as error:
+    except (LeaseExpired, AnnotatorPaused) as error:
         messages.warning(request, error.messages[0])
     except LeaseError as error:
         messages.info(request, error.messages[0])

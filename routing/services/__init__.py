@@ -2,6 +2,7 @@
 and predictions (``ranks``). Import from here."""
 
 from routing.services.leases import (
+    AnnotatorPaused,
     LeaseError,
     LeaseExpired,
     annotation_submit,
@@ -22,6 +23,7 @@ from routing.services.qualifications import (
 from routing.services.ranks import predictions_attach, project_ranks_refresh, task_rank_for
 
 __all__ = [
+    "AnnotatorPaused",
     "LeaseError",
     "LeaseExpired",
     "annotation_submit",

@@ -9,6 +9,9 @@ expires; ``leases_expire`` only records the state afterwards. Calls of one annot
 ``assignment_skip``) are serialised on their membership row, locked in a statement of its own so that what they
 read next is fresh: two tabs opening the page at once get the same lease. Partial unique indexes make a second
 active lease or a second lease of the same task for one annotator impossible even so.
+
+A paused annotator (membership, or quality in the project) is refused at submit and gets no task; ``next_task``
+releases the lease they held and ``leases_expire`` (beat) releases the leases of those who do not come back.
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from labeling.models import (
     Annotation,
+    Membership,
     Project,
     ProjectKind,
     Task,
@@ -35,6 +39,7 @@ from labeling.models import (
 from labeling.services import annotation_by_client_id, annotation_errors, project_stats_request_refresh
 from labeling.validation import text_problem
 from quality import metrics
+from quality.models import AnnotatorScore
 from routing import sql
 from routing.models import Assignment, AssignmentState
 
@@ -55,6 +60,17 @@ class LeaseExpired(LeaseError):
     """The lease ran out before the submit: the page offers to lease again."""
 
 
+class AnnotatorPaused(LeaseError):
+    """The annotator's work in the project is paused (membership or quality): their submit stores nothing."""
+
+
+def _paused_error() -> AnnotatorPaused:
+    return AnnotatorPaused(
+        "Your work in this project is paused, so this judgment was not saved. Please contact your project manager.",
+        code="paused",
+    )
+
+
 def next_task(*, annotator: Any, project: Project) -> Assignment | None:
     """The annotator's active lease in ``project``, else a new lease on the best eligible task, else ``None``.
 
@@ -64,7 +80,10 @@ def next_task(*, annotator: Any, project: Project) -> Assignment | None:
     tasks come first, then the project's sampling rank. A gold task is served instead with probability
     ``gold_rate``.
 
-    Concurrent calls of one annotator (two tabs, a double click) run one after the other and get the same lease.
+    A paused annotator (membership, or quality in this project) gets nothing, and the lease they held is released
+    at once rather than handed back; so is a lease whose task they no longer qualify for (a clearance opted out of,
+    a qualification expired). Concurrent calls of one annotator (two tabs, a double click) run one after the other
+    and get the same lease.
     """
     now = timezone.now()
     org, user = project.organization_id, annotator.pk
@@ -73,12 +92,14 @@ def next_task(*, annotator: Any, project: Project) -> Assignment | None:
         state = sql.annotator_state(org=org, project=project.pk, user=user, now=now, since=now - SENSITIVE_WINDOW)
         if state is None:
             raise ValidationError({"annotator": "is not a member of this project's organization"})
-        paused_at, current_id, current_live, unmet, sensitive_requirements, recent_sensitive = state
+        paused_at, current_id, current_live, lease_unmet, unmet, sensitive_requirements, recent_sensitive = state
+        # The pause and the requirements come first: a lease is handed back only while its holder may still work.
+        may_work = paused_at is None and not unmet
         if current_id is not None:
-            if current_live:
+            if current_live and may_work and not lease_unmet:
                 return Assignment.objects.for_org(org).select_related("task").get(pk=current_id)
             sql.lease_release(lease=current_id, now=now)
-        if paused_at is not None or unmet:
+        if not may_work:
             return None
         sensitive_ok = project.sensitive_daily_cap is None or recent_sensitive < project.sensitive_daily_cap
         if sensitive_requirements and not sensitive_ok:
@@ -171,7 +192,8 @@ def annotation_submit(
     """Store ``actor``'s judgment on their lease and move the task towards consensus, in one transaction.
 
     The same ``client_id`` again (double click, retry after a timeout) returns the first annotation. A lease
-    that expired, was skipped or belongs to someone else raises ``LeaseError`` and writes nothing. ``seconds`` is
+    that expired, was skipped or belongs to someone else raises ``LeaseError`` and writes nothing, and so does any
+    submit of an annotator whose work in the project is paused (``AnnotatorPaused``). ``seconds`` is
     the server-side time on task; ``active_seconds``, when the page measured it, the time it was visible and focused;
     ``strength`` how much better (1-3), required on a decisive judgment when the project has a strength scale.
     """
@@ -187,14 +209,31 @@ def annotation_submit(
         row = sql.lock_lease_and_task(lease=assignment.pk, org=org, label=str(label), now=now)
         if row is None:
             raise LeaseError("This lease does not exist.", code="missing")
-        (state, live, task_id, a_left, project_id, kind, min_j, max_j, threshold, scale, gold_label, label_known) = row
+        (
+            state,
+            live,
+            task_id,
+            a_left,
+            project_id,
+            kind,
+            min_j,
+            max_j,
+            threshold,
+            scale,
+            gold_label,
+            label_known,
+            paused_at,
+        ) = row
         a_left = None if a_left is None else bool(a_left)
         if state != ACTIVE or not live:
             # A retry of a submit that already went through returns its row, whatever the lease says now.
             existing = annotation_by_client_id(organization_id=org, annotator=actor, client_id=client_id)
             if existing is not None:
                 return existing
-            raise _lease_error(state, expired=not live)
+            raise _paused_error() if paused_at is not None else _lease_error(state, expired=not live)
+        if paused_at is not None:
+            # Refused, not stored and excluded: the lease is released by the router's next call for them.
+            raise _paused_error()
         errors = annotation_errors(
             kind=kind,
             label=label,
@@ -305,7 +344,8 @@ def _lease_error(state: str, *, expired: bool = False) -> LeaseError:
 def assignment_skip(*, assignment: Assignment, actor: Any, reason: str = "") -> Assignment:
     """Release ``actor``'s lease; the task is never offered to them again. Skipping twice is harmless.
 
-    A lease that ran out may still be skipped unless the task was leased to them again since.
+    Allowed while paused (it only gives the task back). A lease that ran out may still be skipped unless the task
+    was leased to them again since.
     """
     if assignment.annotator_id != actor.pk:
         raise LeaseError("This task is leased to someone else.", code="not_yours")
@@ -337,11 +377,29 @@ def assignment_skip(*, assignment: Assignment, actor: Any, reason: str = "") -> 
 
 
 def leases_expire(*, now: datetime | None = None) -> int:
-    """Record leases past their expiry as expired (for the record: they stopped counting when they expired)."""
+    """Record leases past their expiry as expired (for the record: they stopped counting when they expired), and
+    release the leases of paused annotators (their slots free at once). Returns how many leases changed.
+
+    A pause is set outside routing (an admin on the membership, the quality engine on a score), which cannot call
+    up into routing; this beat job is what frees a paused annotator's lease when they do not come back, so it
+    counts at most until this job's next run (every minute) or its own expiry, whichever comes first.
+    """
     now = now or timezone.now()
-    return Assignment.objects.filter(state=ACTIVE, expires_at__lte=now).update(
+    expired = Assignment.objects.filter(state=ACTIVE, expires_at__lte=now).update(
         state=AssignmentState.EXPIRED, finished_at=F("expires_at")
     )
+    paused_membership = Membership.objects.filter(
+        organization_id=OuterRef("organization_id"), user_id=OuterRef("annotator_id"), paused_at__isnull=False
+    )
+    paused_score = AnnotatorScore.objects.filter(
+        project_id=OuterRef("project_id"), annotator_id=OuterRef("annotator_id"), paused_at__isnull=False
+    )
+    released = (
+        Assignment.objects.filter(state=ACTIVE)
+        .filter(Exists(paused_membership) | Exists(paused_score))
+        .update(state=AssignmentState.EXPIRED, finished_at=now)
+    )
+    return expired + released
 
 
 def _posterior(evidence: list[tuple[str, Any]], project_id: int) -> dict[str, float] | None:

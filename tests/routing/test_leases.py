@@ -109,6 +109,37 @@ def test_returning_after_expiry_gets_a_new_lease(tenancy: Tenancy, project: Proj
     assert old.state == AssignmentState.EXPIRED
 
 
+def test_a_task_whose_lease_ran_out_may_come_back_but_never_after_a_judgment_or_a_skip(
+    tenancy: Tenancy, project: Project
+) -> None:
+    """README, Routing: "not judged or skipped by them"; a lease that ran out stored nothing, so the task stays
+    theirs to do (small teams would otherwise strand it). Gold differs: see test_qualifications_and_gold."""
+    annotator = tenancy.annotator_a
+    ran_out, judged, skipped = tasks(project, 3)
+    lease = next_task(annotator=annotator, project=project)
+    assert lease.task_id == ran_out.pk
+    expire(lease)
+    lease = next_task(annotator=annotator, project=project)
+    assert lease.task_id == ran_out.pk  # the same task, a new lease
+    assignment_skip(assignment=lease, actor=annotator)  # skipped after it came back: never again
+    lease = next_task(annotator=annotator, project=project)
+    assert lease.task_id == judged.pk
+    _submit(lease, annotator)
+    lease = next_task(annotator=annotator, project=project)
+    assert lease.task_id == skipped.pk
+    assignment_skip(assignment=lease, actor=annotator)
+    assert next_task(annotator=annotator, project=project) is None
+    states = sorted(Assignment.objects.filter(annotator=annotator).values_list("task_id", "state"))
+    assert states == sorted(
+        [
+            (ran_out.pk, AssignmentState.EXPIRED),
+            (ran_out.pk, AssignmentState.SKIPPED),
+            (judged.pk, AssignmentState.SUBMITTED),
+            (skipped.pk, AssignmentState.SKIPPED),
+        ]
+    )
+
+
 def test_skip_releases_the_task_and_never_offers_it_again(tenancy: Tenancy, project: Project) -> None:
     skipped_task, other = tasks(project, 2)
     lease = next_task(annotator=tenancy.annotator_a, project=project)

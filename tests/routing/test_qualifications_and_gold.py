@@ -13,8 +13,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from labeling.models import Project, Task, TaskStatus
-from routing.models import Assignment, Qualification, QualificationKind
+from routing.models import Assignment, AssignmentState, Qualification, QualificationKind
 from routing.services import (
+    annotation_submit,
     assignment_skip,
     next_task,
     project_requirements_set,
@@ -25,7 +26,7 @@ from routing.services import (
 )
 from tests import factories
 from tests.conftest import Tenancy
-from tests.routing.helpers import annotators, judge
+from tests.routing.helpers import annotators, expire, judge
 
 
 @pytest.fixture(autouse=True)
@@ -128,6 +129,33 @@ def test_opting_out_withdraws_sensitive_tasks(
     assert next_task(annotator=tenancy.annotator_a, project=project) is None
 
 
+def test_opting_out_while_a_sensitive_task_is_on_screen_takes_it_away_on_reload(
+    tenancy: Tenancy, project: Project, qualifications: dict[str, Qualification]
+) -> None:
+    """Consent is the annotator's alone: once they opt out, the task they hold is released, not handed back."""
+    sensitive = _restricted_task(project, "sensitive:self-harm")
+    plain = factories.make_task(project)
+    grant = _qualify(tenancy, "sensitive:self-harm", opted_in=True)
+    lease = next_task(annotator=tenancy.annotator_a, project=project)
+    assert lease.task_id == sensitive.pk
+    qualification_opt_in(grant=grant, opted_in=False)
+    reloaded = next_task(annotator=tenancy.annotator_a, project=project)
+    assert reloaded is not None and reloaded.task_id == plain.pk
+    lease.refresh_from_db()
+    assert lease.state == AssignmentState.EXPIRED and lease.finished_at < lease.expires_at
+
+
+def test_a_lost_project_qualification_releases_the_lease_held(
+    tenancy: Tenancy, project: Project, qualifications: dict[str, Qualification]
+) -> None:
+    factories.make_task(project)
+    lease = next_task(annotator=tenancy.annotator_a, project=project)
+    project_requirements_set(project=project, requirements=[(qualifications["lang:de"], 1)])
+    assert next_task(annotator=tenancy.annotator_a, project=project) is None
+    lease.refresh_from_db()
+    assert lease.state == AssignmentState.EXPIRED
+
+
 def test_project_requirements_gate_the_whole_project(
     tenancy: Tenancy, project: Project, qualifications: dict[str, Qualification]
 ) -> None:
@@ -224,6 +252,28 @@ def test_gold_judgments_never_count_toward_overlap_and_gold_stays_open(tenancy: 
     assert (gold.status, gold.judgment_count) == (TaskStatus.OPEN, 4)
     assert (normal.status, normal.judgment_count) == (TaskStatus.OPEN, 0)
     assert judge(people[0], project).task_id == normal.pk  # gold exhausted for them: normal work
+
+
+@pytest.mark.parametrize("ending", ["expired", "skipped", "judged"])
+def test_gold_never_comes_back_to_the_same_annotator_in_any_state(tenancy: Tenancy, ending: str) -> None:
+    project = factories.make_project(tenancy.org_a, min_judgments=3, max_judgments=3, gold_rate=1.0)
+    gold = factories.make_task(project, "gold", gold_label="a")
+    normal = factories.make_task(project, "normal")
+    lease = next_task(annotator=tenancy.annotator_a, project=project)
+    assert lease.task_id == gold.pk
+    if ending == "expired":
+        expire(lease)
+    elif ending == "skipped":
+        assignment_skip(assignment=lease, actor=tenancy.annotator_a)
+    else:
+        annotation_submit(assignment=lease, label="a", client_id="g-1", seconds=1.0, actor=tenancy.annotator_a)
+    served = []
+    while (lease := next_task(annotator=tenancy.annotator_a, project=project)) is not None:
+        served.append(lease.task_id)
+        expire(lease)  # a normal task whose lease ran out may come back, so stop after it was served twice
+        if served.count(normal.pk) == 2:
+            break
+    assert served == [normal.pk, normal.pk]
 
 
 def test_no_normal_work_means_no_gold_either(tenancy: Tenancy) -> None:
