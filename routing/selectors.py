@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Exists, F, OuterRef, Q
@@ -60,28 +60,48 @@ def audit_sample(*, project: Project, k: int, seed: int | None) -> list[dict[str
 
 @dataclass(frozen=True)
 class AnnotatorProject:
-    """A project on an annotator's home: what is left for them, what they did today, their gold accuracy."""
+    """A project on an annotator's home: what is left for them, what they did today, their gold accuracy.
+
+    Nothing here may tell an annotator which of their tasks were gold (a judgment, a skip or a lease running out
+    moves every figure the same way whatever the task): ``left`` counts gold like any other task, and the gold
+    accuracy only counts judgments made before ``gold_as_of`` (the start of the current UTC day), so it changes at
+    midnight for a whole day's work at once, never right after one judgment.
+    """
 
     project: Project
     left: int
     done_today: int
     gold_judged: int
     gold_correct: int
+    gold_as_of: datetime
     pause_reason: str | None = None  # set when quality checks paused the annotator in this project
 
     @property
     def gold_accuracy(self) -> float | None:
-        """Share of gold answered correctly, once at least ``GOLD_SHOWN_FROM`` gold items are judged."""
+        """Share of gold answered correctly before ``gold_as_of``, once at least ``GOLD_SHOWN_FROM`` are in."""
         return self.gold_correct / self.gold_judged if self.gold_judged >= GOLD_SHOWN_FROM else None
+
+    @property
+    def gold_through(self) -> date:
+        """The last (UTC) day whose gold judgments the accuracy counts: the day before ``gold_as_of``."""
+        return (self.gold_as_of - timedelta(days=1)).date()
 
 
 GOLD_SHOWN_FROM = 5
 
 
+def _day_start(now: datetime) -> datetime:
+    """00:00 UTC of ``now``'s day: where "today" starts for every annotator, whatever their time zone."""
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def annotator_projects(*, membership: Membership, now: datetime) -> list[AnnotatorProject]:
     """The projects of the membership's organization whose requirements the annotator meets, with their figures.
 
-    A constant number of queries, whatever the number of projects.
+    ``left``: the open tasks, gold included, that the annotator has neither judged nor skipped (a task whose lease
+    ran out stays in it), or 0 once no normal task is left for them (gold is never served alone); an upper bound
+    on what they will be given, since gold is mixed in at the project's rate. A constant number of queries,
+    whatever the number of projects.
     """
     org, user = membership.organization_id, membership.user_id
     grants = dict(
@@ -101,23 +121,23 @@ def annotator_projects(*, membership: Membership, now: datetime) -> list[Annotat
     touched = Assignment.objects.filter(
         task=OuterRef("pk"), annotator_id=user, state__in=[AssignmentState.SUBMITTED, AssignmentState.SKIPPED]
     )
-    left = dict(
-        Task.objects.for_org(org)
-        .filter(status=TaskStatus.OPEN, gold_label__isnull=True)
+    left = {
+        row["project"]: row["all"] if row["normal"] else 0
+        for row in Task.objects.for_org(org)
+        .filter(status=TaskStatus.OPEN)
         .exclude(Exists(touched))
         .exclude(Exists(Annotation.objects.filter(task=OuterRef("pk"), annotator_id=user)))
         .values("project")
-        .annotate(n=Count("pk"))
-        .values_list("project", "n")
-    )
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        .annotate(all=Count("pk"), normal=Count("pk", filter=Q(gold_label__isnull=True)))
+    }
+    today = _day_start(now)
     mine = Annotation.objects.for_org(org).filter(annotator_id=user)
     done_today = dict(
         mine.filter(created_at__gte=today).values("project").annotate(n=Count("pk")).values_list("project", "n")
     )
     gold = {
         row["project"]: row
-        for row in mine.filter(task__gold_label__isnull=False)
+        for row in mine.filter(task__gold_label__isnull=False, created_at__lt=today)
         .values("project")
         .annotate(judged=Count("pk"), correct=Count("pk", filter=Q(label=F("task__gold_label"))))
     }
@@ -129,6 +149,7 @@ def annotator_projects(*, membership: Membership, now: datetime) -> list[Annotat
             done_today=done_today.get(p.pk, 0),
             gold_judged=gold.get(p.pk, {}).get("judged", 0),
             gold_correct=gold.get(p.pk, {}).get("correct", 0),
+            gold_as_of=today,
             pause_reason=(paused[p.pk].pause_reason or "paused by quality checks") if p.pk in paused else None,
         )
         for p in projects

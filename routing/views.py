@@ -25,7 +25,13 @@ from labeling.tenancy import access_project, request_membership
 from quality.selectors import paused_scores
 from routing.display import PAIRWISE_CHOICES, pairwise_label, pairwise_sides
 from routing.models import Assignment
-from routing.selectors import annotator_assignment, annotator_clearance, annotator_clearances, annotator_projects
+from routing.selectors import (
+    GOLD_SHOWN_FROM,
+    annotator_assignment,
+    annotator_clearance,
+    annotator_clearances,
+    annotator_projects,
+)
 from routing.services import (
     AnnotatorPaused,
     LeaseError,
@@ -60,7 +66,8 @@ def work(request: HttpRequest) -> HttpResponse:
     if membership is None:
         return render(request, "annotate/work.html", {"rows": [], "membership": None})
     rows = annotator_projects(membership=membership, now=timezone.now())
-    return render(request, "annotate/work.html", {"rows": rows, "membership": membership})
+    context = {"rows": rows, "membership": membership, "gold_shown_from": GOLD_SHOWN_FROM}
+    return render(request, "annotate/work.html", context)
 
 
 @login_required
