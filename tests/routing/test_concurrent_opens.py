@@ -6,7 +6,8 @@ membership row, then re-checked that row only and read the leases as of before t
 reload that re-leases the task after its lease ran out must never leave the task skipped and leased again.
 
 Each race is forced once deterministically (the first call holds the annotator's lock until PostgreSQL reports the
-second waiting for a lock, or the second is done), then run free many times.
+second waiting for a lock, or the second is done), then run free many times. Double posts (a submit or a skip twice
+at once) store one judgment or one skip, and never fail.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from labeling.models import Project
+from labeling.models import Annotation, Project
 from routing import sql
 from routing.models import Assignment, AssignmentState
-from routing.services import LeaseError, assignment_skip, next_task
+from routing.services import LeaseError, annotation_submit, assignment_skip, next_task
 from tests import factories
 from tests.routing.helpers import expire
 from tests.services import needs_postgres
@@ -244,3 +245,46 @@ def test_a_skip_racing_a_reload_never_leaves_the_task_skipped_and_leased_again(
         assert lease.state == AssignmentState.SKIPPED, "an acknowledged skip was overwritten"
         assert not held, "a skipped task was leased to the same annotator again"
         assert next_task(annotator=annotator, project=project) is None
+
+
+# --- Double posts at once: one judgment, one skip, never a 500 ---------------------------------------------------
+def _submitter(annotator: Any, lease: Assignment, client_ids: list[str]) -> Callable[[], Any]:
+    """Submits ``lease`` once per call, each call with the next of ``client_ids``; a refusal is returned."""
+    pending, lock = iter(client_ids), threading.Lock()
+
+    def submit() -> Any:
+        with lock:
+            client_id = next(pending)
+        try:
+            return annotation_submit(assignment=lease, label="a", client_id=client_id, seconds=1.0, actor=annotator)
+        except LeaseError as error:
+            return error
+
+    return submit
+
+
+@pytest.mark.parametrize("same_page", [True, False], ids=["double-click", "two-tabs"])
+def test_two_submits_of_one_lease_at_once_store_one_judgment(world: Any, same_page: bool) -> None:
+    """A double click posts the same page twice (same client id): both get the one judgment. Two tabs showing the
+    same lease post different client ids: one judgment, and the other is told it was already submitted."""
+    project, annotator = world
+    for round_ in range(FREE_ROUNDS // 4):
+        lease = next_task(annotator=annotator, project=project)
+        pages = [f"page-{round_}", f"page-{round_}" if same_page else f"tab-{round_}"]
+        first, second = _twice_at_once(_submitter(annotator, lease, pages))
+        stored = list(Annotation.objects.filter(task_id=lease.task_id, annotator=annotator))
+        assert len(stored) == 1, round_
+        if same_page:
+            assert first.pk == second.pk == stored[0].pk
+        else:
+            outcomes = sorted([first, second], key=lambda outcome: isinstance(outcome, LeaseError))
+            assert outcomes[0].pk == stored[0].pk and "already submitted" in str(outcomes[1])
+
+
+def test_two_skips_of_one_lease_at_once_skip_it_once(world: Any) -> None:
+    project, annotator = world
+    for round_ in range(FREE_ROUNDS // 4):
+        lease = next_task(annotator=annotator, project=project)
+        first, second = _twice_at_once(lambda lease=lease: assignment_skip(assignment=lease, actor=annotator))
+        assert first.pk == second.pk == lease.pk and first.state == second.state == AssignmentState.SKIPPED, round_
+        assert Assignment.objects.filter(task_id=lease.task_id, annotator=annotator).count() == 1
