@@ -107,7 +107,7 @@ def _annotate(args: tuple[int, int, float, float, float, int, float]) -> dict[st
     from django.db import connection
 
     from labeling.models import Project
-    from routing.services import annotation_submit, next_task
+    from routing.services import AnnotatorPaused, annotation_submit, next_task
 
     project = Project.objects.get(pk=project_id)
     user = get_user_model().objects.get(pk=user_id)
@@ -116,6 +116,7 @@ def _annotate(args: tuple[int, int, float, float, float, int, float]) -> dict[st
     submit_ms: list[float] = []
     acked: list[int] = []
     errors: list[str] = []
+    refused_paused = 0
     next_slot = start_at + rng.random() * interval  # annotators do not start in lockstep
     n = 0
     while time.time() < stop_at:
@@ -143,10 +144,14 @@ def _annotate(args: tuple[int, int, float, float, float, int, float]) -> dict[st
             if measured:
                 submit_ms.append((time.perf_counter() - t1) * 1000)
             acked.append(annotation.pk)
+        except AnnotatorPaused:
+            # The quality engine paused this annotator between their lease and their submit: the submit is refused
+            # by design (nothing stored), and the router gives them nothing more.
+            refused_paused += 1
         except Exception as error:  # counted and printed: the run must report them, not die
             errors.append(f"{type(error).__name__}: {error}")
     connection.close()
-    return {"next": next_ms, "submit": submit_ms, "acked": acked, "errors": errors}
+    return {"next": next_ms, "submit": submit_ms, "acked": acked, "errors": errors, "refused_paused": refused_paused}
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -287,6 +292,8 @@ def main() -> None:
     )
     print(f"judgments/s {len(submit_ms) / args.seconds:8.1f}  ({len(submit_ms):,} judgments timed)")
     print(f"errors      {len(errors)}" + (f"  first: {errors[0]}" if errors else ""))
+    paused = sum(r["refused_paused"] for r in results)
+    print(f"submits refused: annotator paused by quality checks meanwhile: {paused}")
     for check, count in _invariants(project_id, acked).items():
         print(f"violations: {check}: {count}")
 
