@@ -5,10 +5,17 @@ ETA), further requests queue nothing; the job clears the mark (``coalesced_mark_
 request committed after that read always queues a fresh run. Each process also remembers the ETAs it saw and skips
 even the cache round trip while a known queued run will start after "now" (on a busy project: one trip per delay).
 With Celery eager (no broker) every request runs at once.
+
+Queueing happens after the request's transaction committed, so a broker that is down must not turn the committed
+write into an error: :func:`job_enqueue` logs it (once per outage) and reports it, the coalescing mark is dropped
+so the next request tries again, and the work is caught up by a beat job (``sweep-quality`` recomputes every
+project whose judgments are newer than its quality; stats are refreshed with it). While the broker is known to be
+down, requests skip it for ``REDIS_RETRY_INTERVAL`` seconds instead of each waiting for its timeout.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -16,10 +23,59 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from labeling.outages import BROKER_ERRORS, CircuitBreaker
+
+logger = logging.getLogger("concord.outage")
 _ETA_MARGIN_SECONDS = 0.25
 _DELIVERY_MEMORY_SECONDS = 7 * 86_400
 _known_eta: dict[tuple[str, int], float] = {}
 _clock = time.time
+broker = CircuitBreaker("Celery broker", retry_after=getattr(settings, "REDIS_RETRY_INTERVAL", 5))
+
+
+def job_enqueue(task: Any, args: tuple[Any, ...], *, countdown: float | None = None) -> bool:
+    """Queue ``task(*args)``; ``False`` when the broker is unavailable (logged once per outage by ``broker``).
+
+    Bounded by the broker's timeouts and publish retry policy (``config/settings.py``); while the broker is known
+    to be down, returns ``False`` at once. In-process (eager) jobs run here and their errors propagate: they are the
+    job's, not the broker's.
+    """
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        _publish(task, args, countdown)
+        return True
+    if not broker.allows():
+        return False
+    try:
+        _publish(task, args, countdown)
+    except BROKER_ERRORS as error:
+        broker.record_failure(error, what=f"queueing {task.name}")
+        return False
+    broker.record_success()
+    return True
+
+
+def job_queue_known_down() -> bool:
+    """The broker failed a moment ago and is being skipped: work that must be queued can be refused before it starts
+    (an import's body is not spooled to disk only to be thrown away)."""
+    return not settings.CELERY_TASK_ALWAYS_EAGER and broker.skipping()
+
+
+def _publish(task: Any, args: tuple[Any, ...], countdown: float | None) -> None:
+    if countdown is None:
+        task.delay(*args)
+    else:
+        task.apply_async(args, countdown=countdown)
+
+
+def job_enqueue_on_commit(task: Any, args: tuple[Any, ...], *, if_lost: str) -> None:
+    """Queue ``task(*args)`` once the current transaction commits. The commit stands if the broker is down: the
+    job is then logged as not queued, with ``if_lost`` saying what that leaves undone."""
+
+    def enqueue() -> None:
+        if not job_enqueue(task, args):
+            logger.warning("%s%s not queued (the broker is unavailable): %s", task.name, args, if_lost)
+
+    transaction.on_commit(enqueue)
 
 
 def coalesced_mark(name: str, project_id: int) -> str:
@@ -52,8 +108,10 @@ def schedule_coalesced(task: Any, project_id: int, *, name: str, delay: float) -
         eta = now + delay
         mark = coalesced_mark(name, project_id)
         if cache.add(mark, eta, timeout=max(60, int(delay * 10))):
-            task.apply_async((project_id,), countdown=delay)
-            _known_eta[key] = eta
+            if job_enqueue(task, (project_id,), countdown=delay):
+                _known_eta[key] = eta
+            else:  # not queued: the next request must not believe a run is coming
+                cache.delete(mark)
         elif isinstance(queued := cache.get(mark), float):
             _known_eta[key] = queued
 

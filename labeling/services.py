@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from labeling.jobs import coalesced_mark, coalesced_mark_clear, schedule_coalesced
+from labeling.jobs import coalesced_mark, coalesced_mark_clear, job_enqueue_on_commit, schedule_coalesced
 from labeling.models import (
     DECISIVE_LABELS,
     PAIRWISE_LABELS,
@@ -112,8 +112,8 @@ def project_ranks_request_refresh(*, project: Project) -> None:
     """Re-rank the project's tasks (a new sampling strategy) in a job, once the transaction commits."""
     from routing.tasks import refresh_project_ranks_task
 
-    project_id = project.pk
-    transaction.on_commit(lambda: refresh_project_ranks_task.delay(project_id))
+    if_lost = "the tasks keep their ranks until the next re-rank (a sampling strategy change, a predictions import)"
+    job_enqueue_on_commit(refresh_project_ranks_task, (project.pk,), if_lost=if_lost)
 
 
 @transaction.atomic

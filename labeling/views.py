@@ -7,7 +7,6 @@ import sys
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.template import loader
@@ -16,7 +15,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import defaults
 from django.views.decorators.http import require_GET, require_POST
 
-from labeling.middleware import DATABASE_ERRORS, database_outage_log, database_outage_response
+from labeling.health import readiness
+from labeling.middleware import OUTAGE_ERRORS, outage_log, outage_message, outage_response
 from labeling.tenancy import organization_switch
 
 
@@ -27,10 +27,14 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness and database reachability, for load balancers."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
+    """Readiness, for load balancers and orchestrators: 200 when every dependency this server needs answers, 503
+    naming the one that does not (``labeling.health``). Unauthenticated, and bounded by each dependency's timeouts."""
+    checks = readiness()
+    ready = all(check["status"] == "ok" for check in checks.values())
+    body = {"status": "ok" if ready else "unavailable", "checks": checks}
+    response = JsonResponse(body, status=200 if ready else 503)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required
@@ -69,11 +73,12 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    """Django's 500, except for a database outage raised outside a view (a middleware: the session saved on the way
-    out, the organization looked up on the way in), which answers 503 like one inside a view
-    (``labeling.middleware``). Django calls this while handling the exception, so ``sys.exc_info()`` holds it."""
+    """Django's 500, except for a dependency outage raised outside a view (a middleware: the session saved on the
+    way out, the organization looked up on the way in, a throttle's counter), which answers 503 like one inside a
+    view (``labeling.middleware``). Django calls this while handling the exception, so ``sys.exc_info()`` holds
+    it."""
     error = sys.exc_info()[1]
-    if isinstance(error, DATABASE_ERRORS):
-        database_outage_log(request, error)
-        return database_outage_response(request)
+    if isinstance(error, OUTAGE_ERRORS):
+        outage_log(request, error)
+        return outage_response(request, outage_message(error))
     return defaults.server_error(request)

@@ -44,6 +44,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from labeling.models import Annotation, Project, ProjectKind
+from labeling.services import project_stats_request_refresh
 from quality import metrics, pgarrays
 from quality.models import (
     AnnotatorScore,
@@ -705,10 +706,13 @@ def quality_request_recompute(*, project_ids: list[int]) -> None:
 
 
 def quality_sweep() -> list[int]:
-    """Queue a recompute of every project with judgments newer than its latest snapshot (lost jobs included)."""
+    """Queue a recompute of every project with judgments newer than its latest snapshot: the catch-up of jobs that
+    were lost (a broker restarted empty) or never queued (the broker was down when the judgments committed, see
+    ``labeling.jobs``). Those judgments' stats refreshes were lost with them: they are queued again too."""
     from quality.selectors import stale_project_ids
 
     stale = stale_project_ids()
+    project_stats_request_refresh(project_ids=stale)
     quality_request_recompute(project_ids=stale)
     return stale
 

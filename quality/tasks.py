@@ -3,9 +3,9 @@
 from typing import Any, Final
 
 from celery import shared_task
-from django.db import OperationalError
 
 from labeling.jobs import coalesced_mark_clear, delivery_finish, delivery_start
+from labeling.outages import DATABASE_ERRORS
 from quality.services import QUALITY_JOB, project_quality_recompute, quality_job_give_up, quality_sweep
 
 # Deliveries of one recompute message that may die with their worker before the job gives up (FAILED, visible on
@@ -17,7 +17,7 @@ MAX_LOST_RUNS: Final = 3
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(OperationalError,),
+    autoretry_for=DATABASE_ERRORS,  # a dropped connection too (InterfaceError, psycopg's own), not only a refusal
     retry_backoff=5,
     max_retries=3,
     soft_time_limit=600,

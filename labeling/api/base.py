@@ -27,7 +27,7 @@ from labeling.api.auth import (
     OrganizationAccess,
     caller_for,
 )
-from labeling.middleware import DATABASE_ERRORS, OUTAGE_MESSAGE, RETRY_AFTER_SECONDS, database_outage_log
+from labeling.middleware import OUTAGE_ERRORS, RETRY_AFTER_SECONDS, outage_log, outage_message
 from labeling.models import Project
 from labeling.tenancy import access_project
 
@@ -87,10 +87,11 @@ def parameters_check(request: Request, allowed: tuple[str, ...] = ()) -> None:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus services' Django ``ValidationError`` as a 400 with the same ``{field: [messages]}``, and
-    a database outage as a 503 with ``Retry-After`` (``labeling.middleware``)."""
-    if isinstance(exc, DATABASE_ERRORS):
-        database_outage_log(context["request"], exc)
-        body = {"detail": OUTAGE_MESSAGE, "retry_after": RETRY_AFTER_SECONDS}
+    a dependency outage (the database; Redis or the broker where the work cannot go on without them, such as
+    queueing an import) as a 503 with ``Retry-After`` (``labeling.middleware``)."""
+    if isinstance(exc, OUTAGE_ERRORS):
+        outage_log(context["request"], exc)
+        body = {"detail": outage_message(exc), "retry_after": RETRY_AFTER_SECONDS}
         return Response(body, status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

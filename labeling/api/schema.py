@@ -39,7 +39,7 @@ ERROR_RESPONSES = {
     "404": ("Error", "No such object in the caller's organization (another organization's object looks the same)."),
     "413": ("Error", "The body is larger than the limit (DATA_UPLOAD_MAX_MEMORY_SIZE; IMPORT_MAX_BYTES for imports)."),
     "429": ("Error", "Too many requests from this credential; Retry-After says when to try again."),
-    "503": ("Error", "The database is briefly unavailable; nothing was stored. Retry-After says when to try again."),
+    "503": ("Error", "The database or job queue is briefly unavailable; nothing was stored. Retry-After says when."),
 }
 WRITES = frozenset({"post", "put", "patch"})
 

@@ -5,6 +5,9 @@ import's own transaction is invisible to other connections until it commits).
 A job is safe to run twice: the import is one transaction, so a worker killed mid-way leaves nothing behind and
 the redelivered job starts over; a job already done or failed is not run again. ``IMPORT_DIR`` must be shared by
 the web and worker machines (a volume), like a media directory.
+
+Outages. A job that cannot be queued (the broker is down) is not kept: its row and file are removed and the API
+answers 503 with ``Retry-After``, so nothing waits forever for a message that was never sent.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from django.utils import timezone
 from labeling.imports.history import annotations_import, predictions_import
 from labeling.imports.reading import READ_CHUNK, ImportReport, check_options
 from labeling.imports.tasks import tasks_import
+from labeling.jobs import job_enqueue, job_queue_known_down
 from labeling.models import ImportJob, ImportStatus, Project
+from labeling.outages import JobQueueUnavailable
 
 KINDS: Final = ("tasks", "annotations", "predictions")
 MAX_ATTEMPTS: Final = 3
@@ -36,12 +41,15 @@ def _progress_key(job_id: int) -> str:
 
 
 def import_job_create(*, project: Project, kind: str, stream: IO[bytes], options: dict[str, Any]) -> ImportJob:
-    """Spool ``stream`` to a file and queue its import (after the transaction commits)."""
+    """Spool ``stream`` to a file and queue its import (after the transaction commits). Raises
+    ``JobQueueUnavailable`` when the broker is down, with nothing left behind (no job, no file)."""
     from labeling.tasks import run_import_job_task
 
     if kind not in KINDS:
         raise ValueError(f"unknown import kind {kind!r}")
     check_options(options["format"], options.get("mode", "create"), options.get("on_error", "abort"))
+    if job_queue_known_down():
+        raise JobQueueUnavailable("the broker is unavailable")
     directory = Path(settings.IMPORT_DIR)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{uuid.uuid4().hex}.upload"
@@ -54,11 +62,28 @@ def import_job_create(*, project: Project, kind: str, stream: IO[bytes], options
                 path.unlink(missing_ok=True)
                 raise OverflowError("the file is larger than IMPORT_MAX_BYTES")
             handle.write(chunk)
-    job = ImportJob.objects.create(
-        organization_id=project.organization_id, project=project, kind=kind, options=options, path=str(path), size=size
-    )
+    try:
+        job = ImportJob.objects.create(
+            organization_id=project.organization_id,
+            project=project,
+            kind=kind,
+            options=options,
+            path=str(path),
+            size=size,
+        )
+    except BaseException:
+        path.unlink(missing_ok=True)  # the database refused the job: its file must not stay behind
+        raise
     job_id = job.pk
-    transaction.on_commit(lambda: run_import_job_task.delay(job_id))
+
+    def enqueue() -> None:
+        if not job_enqueue(run_import_job_task, (job_id,)):
+            # Never sent: nothing would ever run it. Forget it (the client is told to send the file again).
+            path.unlink(missing_ok=True)
+            ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).delete()
+            raise JobQueueUnavailable("the import could not be queued")
+
+    transaction.on_commit(enqueue)
     return job
 
 

@@ -23,12 +23,9 @@ import contextlib
 import io
 import logging
 import os
-import shutil
 import signal
-import socket
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -36,7 +33,6 @@ from typing import Any
 import psycopg
 import pytest
 import redis
-from celery import current_app
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
@@ -59,6 +55,7 @@ from routing import sql
 from routing.models import Assignment, AssignmentState
 from tests import factories
 from tests.conftest import Tenancy
+from tests.faults.processes import needs_redis_server, private_redis, publish
 from tests.services import celery_worker, needs_postgres, needs_redis, wait_for
 from tests.services import test_database_url as database_url
 
@@ -256,74 +253,6 @@ def test_a_recompute_that_keeps_killing_its_worker_gives_up_visibly(tenancy: Ten
 
 
 # --- 2. Redis restarted under a worker --------------------------------------------------------------------------
-needs_redis_server = pytest.mark.skipif(
-    shutil.which("redis-server") is None, reason="needs redis-server on PATH to run a private Redis"
-)
-
-
-class PrivateRedis:
-    """A throwaway ``redis-server`` on a free port, without persistence: a restart loses everything, like a Redis
-    that crashed or was replaced. Never the shared Redis other tests use."""
-
-    def __init__(self, directory: Path) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.directory = directory
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        options = {
-            "port": str(self.port),
-            "bind": "127.0.0.1",
-            "save": "",
-            "appendonly": "no",
-            "dir": str(self.directory),
-        }
-        self.process = subprocess.Popen(
-            ["redis-server", *(part for name, value in options.items() for part in (f"--{name}", value))],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for(self._answers, timeout=10, what="the private redis-server to start")
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_timeout=2)
-
-    def _answers(self) -> bool:
-        try:
-            return bool(self.client().ping())
-        except redis.ConnectionError:
-            return False
-
-    def consumers(self) -> int:
-        """Clients blocked reading a queue: a connected worker."""
-        return sum(1 for c in self.client().client_list() if c.get("cmd") in ("brpop", "blpop", "bzpopmin"))
-
-
-@contextlib.contextmanager
-def private_redis(directory: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(directory)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
-
-
-def _publish(url: str, task: Any, *args: Any, **options: Any) -> None:
-    """Queue ``task`` on the broker at ``url`` (this process's Celery app stays on the shared Redis)."""
-    with current_app.connection_for_write(url) as broker:
-        task.apply_async(args, connection=broker, **options)
-
-
 @needs_postgres
 @needs_redis
 @needs_redis_server
@@ -347,13 +276,13 @@ def test_after_a_redis_restart_the_worker_reconnects_and_the_sweep_recomputes_st
         # Each project's recompute is queued with a delay, as judgments queue it: the worker holds the messages
         # (unacknowledged) until then. A restart of a Redis without persistence loses both, and the cache's marks.
         for project_id in projects:
-            _publish(server.url, recompute_project_quality_task, project_id, countdown=600)
+            publish(server.url, recompute_project_quality_task, project_id, countdown=600)
         wait_for(lambda: server.client().hlen("unacked") == 2, what="the worker to hold the queued jobs")
         server.kill()
         server.start()
         assert server.client().hlen("unacked") == 0  # the held jobs went with the old Redis
         wait_for(connected, what="the worker to reconnect after the restart")
-        _publish(server.url, sweep_quality_task)  # what beat sends every few minutes
+        publish(server.url, sweep_quality_task)  # what beat sends every few minutes
         wait_for(lambda: not stale_project_ids(), what="the sweep to recompute the stale projects")
     for project_id in projects:
         assert ProjectQuality.objects.get(project_id=project_id).n_judgments == 1
