@@ -104,3 +104,123 @@ def test_behind_a_trusted_proxy_the_client_address_is_the_one_the_proxy_saw(sett
     user = factories.make_user(_name())
     assert _sign_in(Client(), user.username, PASSWORD, HTTP_X_FORWARDED_FOR=attacker, **proxy).status_code == 429
     assert _sign_in(Client(), user.username, PASSWORD, HTTP_X_FORWARDED_FOR=other, **proxy).status_code == 302
+
+
+# --- Every spelling of one account shares its counter (issue 15, item 2) -------------------------------------------
+def _fullwidth(text: str) -> str:
+    """``text`` in fullwidth letters, digits and ``@`` (what NFKC maps back to ASCII)."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" and c not in ".-" else c for c in text)
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/"])
+def test_a_fullwidth_spelling_is_throttled_with_the_account(path: str, settings: Any) -> None:
+    """After the limit, ``annotator2@acme.example`` typed in fullwidth letters (the issue's spelling) is the same
+    account to the sign-in form: refused before its password is checked, like the plain spelling."""
+    settings.LOGIN_FAILURES_PER_ACCOUNT = 5
+    name = _name()
+    user = factories.make_user(name, is_staff=True)
+    client = Client()
+    for _ in range(5):
+        assert _sign_in(client, user.username, "wrong", path).status_code == 200
+    fullwidth = _fullwidth(name)
+    assert fullwidth != name and fullwidth.startswith("\uff54")  # fullwidth t, as in "throttle-…"
+    refused = _sign_in(Client(), fullwidth, PASSWORD, path)
+    assert refused.status_code == 429 and refused["Retry-After"]
+    assert "_auth_user_id" not in Client().session
+
+
+def test_failures_in_any_spelling_count_against_one_account(settings: Any) -> None:
+    settings.LOGIN_FAILURES_PER_ACCOUNT = 4
+    name = _name()
+    user = factories.make_user(name)
+    spellings = [_fullwidth(name), f"  {name} ", _fullwidth(name[:5]) + name[5:], name]
+    for spelling in spellings:
+        assert _sign_in(Client(), spelling, "wrong").status_code == 200
+    assert _sign_in(Client(), user.username, PASSWORD).status_code == 429  # 4 failures, one account
+
+
+def test_a_fullwidth_spelling_signs_in_to_the_account_it_names() -> None:
+    """The counter follows what authentication does: NFKC makes the fullwidth spelling the account's own name."""
+    name = _name()
+    user = factories.make_user(name)
+    client = Client()
+    assert _sign_in(client, _fullwidth(name), PASSWORD).status_code == 302
+    assert client.session["_auth_user_id"] == str(user.pk)
+
+
+def test_names_without_an_account_are_counted_casefolded(settings: Any) -> None:
+    settings.LOGIN_FAILURES_PER_ACCOUNT = 2
+    name = _name()
+    _sign_in(Client(), name.upper(), "wrong")
+    _sign_in(Client(), _fullwidth(name.title()), "wrong")
+    user = factories.make_user(name.upper())  # an account named exactly as the first attempt
+    assert _sign_in(Client(), name, PASSWORD).status_code == 429
+    assert _sign_in(Client(), user.username, PASSWORD).status_code == 302  # its own counter: no failure yet
+
+
+# --- A sign-in POST always authenticates, from a fresh session (issue 15, item 3) ----------------------------------
+def _planted(user: Any) -> Client:
+    """A browser holding a session cookie of ``user``'s (planted by an attacker)."""
+    attacker = Client()
+    attacker.force_login(user)
+    victim = Client()
+    victim.cookies["sessionid"] = attacker.cookies["sessionid"].value
+    return victim
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/"])
+def test_a_sign_in_over_a_planted_session_checks_the_credentials(path: str) -> None:
+    attacker = factories.make_user(_name(), is_superuser=True)  # admits to both forms
+    victim = factories.make_user(_name(), is_superuser=True)
+    client = _planted(attacker)
+    planted = client.cookies["sessionid"].value
+    response = _sign_in(client, victim.username, "not-the-password", path)
+    assert response.status_code == 200  # the form again, with its error: nothing was redirected
+    assert response.context["form"].errors
+    assert "_auth_user_id" not in client.session  # and the planted session is over
+    replay = Client()
+    replay.cookies["sessionid"] = planted
+    assert "_auth_user_id" not in replay.session
+    assert replay.get("/work/").status_code == 302  # to the sign-in page
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/"])
+def test_a_sign_in_over_another_session_starts_a_fresh_one_for_the_account(path: str) -> None:
+    attacker = factories.make_user(_name(), is_superuser=True)
+    victim = factories.make_user(_name(), is_superuser=True)
+    client = _planted(attacker)
+    planted = client.cookies["sessionid"].value
+    assert _sign_in(client, victim.username, PASSWORD, path).status_code == 302
+    assert client.cookies["sessionid"].value != planted
+    assert client.session["_auth_user_id"] == str(victim.pk)
+    replay = Client()
+    replay.cookies["sessionid"] = planted
+    assert "_auth_user_id" not in replay.session
+
+
+def test_signing_in_again_as_the_same_person_rotates_the_session() -> None:
+    user = factories.make_user(_name())
+    client = Client()
+    assert _sign_in(client, user.username, PASSWORD).status_code == 302
+    first = client.cookies["sessionid"].value
+    assert _sign_in(client, user.username, PASSWORD).status_code == 302
+    assert client.cookies["sessionid"].value != first
+
+
+def test_a_signed_in_get_of_the_sign_in_page_still_redirects() -> None:
+    user = factories.make_user(_name())
+    client = Client()
+    client.force_login(user)
+    response = client.get("/accounts/login/")
+    assert response.status_code == 302 and response["Location"] == "/work/"
+    assert "_auth_user_id" in client.session
+
+
+def test_a_cross_site_sign_in_post_ends_no_session() -> None:
+    """The session ends after the CSRF check: another site cannot sign anyone out (or use up their attempts)."""
+    user = factories.make_user(_name())
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    response = client.post("/accounts/login/", {"username": user.username, "password": "wrong"})
+    assert response.status_code == 403
+    assert client.session["_auth_user_id"] == str(user.pk)
