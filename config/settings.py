@@ -164,6 +164,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
     "socket_timeout": REDIS_SOCKET_TIMEOUT,
 }
+# An import that meets a transient error (database or Redis unavailable) is retried by its worker this many times,
+# after a wait of IMPORT_RETRY_BACKOFF seconds that doubles each time (its second half random), before it is
+# recorded as failed: by default 5 retries within 1.3 to 2.6 minutes, longer than a PostgreSQL restart takes.
+IMPORT_RETRY_MAX = env_int("IMPORT_RETRY_MAX", 5, minimum=0)
+IMPORT_RETRY_BACKOFF = env_int("IMPORT_RETRY_BACKOFF", 5, minimum=1)
 CELERY_TIMEZONE = "UTC"
 # Judgments queue a (coalesced) quality recompute of their project. The test suite turns this off except where it
 # tests the trigger itself, so that thousands of test judgments do not each recompute in-process.
