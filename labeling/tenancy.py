@@ -1,7 +1,9 @@
 """Tenancy: the one choke point through which requests, admin classes, API views and jobs reach tenant data.
 
-- A request's organization comes from the signed-in user's memberships (and the organization they chose,
-  kept in the session) — never from the request body or URL.
+- A request's organization is the one recorded in its session: at sign-in (the person's only organization, or the
+  first by name), then only by the person's own choice (the switcher) — never from the request body or URL, and
+  never changed by a membership gained later (an accepted invitation). A session whose recorded organization is
+  no longer one of the person's has none until they choose again.
 - ``access_*`` helpers fetch one object inside an organization and raise ``Http404`` for "not yours" exactly as
   for "does not exist".
 - Tenant models use ``TenantQuerySet`` (``Model.objects.for_org(org)``); ``labeling/admin_base.py`` applies it to
@@ -41,15 +43,40 @@ def request_memberships(request: HttpRequest) -> list[Membership]:
 
 
 def membership_for_request(request: HttpRequest) -> Membership | None:
-    """The membership the request acts under: the organization chosen in the session, else the user's first."""
+    """The membership the request acts under: the organization recorded in the session, if the user is still a
+    member of it; otherwise none (the person chooses with the switcher).
+
+    Joining another organization must never move an open session into it: the session would then act there on its
+    next request (a project the person creates would be stored in the organization that invited them). Sessions
+    from before the organization was recorded at sign-in have no entry at all: with one membership that is the
+    organization (recorded now, so a membership gained later does not change it); with several, none until chosen.
+    """
     memberships = request_memberships(request)
-    if not memberships:
+    session = getattr(request, "session", None)
+    if not memberships or session is None:
         return None
-    chosen = request.session.get(SESSION_ORGANIZATION_KEY) if hasattr(request, "session") else None
+    if SESSION_ORGANIZATION_KEY not in session:
+        if len(memberships) != 1:
+            return None
+        session[SESSION_ORGANIZATION_KEY] = memberships[0].organization_id
+    chosen = session.get(SESSION_ORGANIZATION_KEY)
     for membership in memberships:
         if membership.organization_id == chosen:
             return membership
-    return memberships[0]
+    return None
+
+
+def organization_record_at_sign_in(request: HttpRequest, user: Any) -> None:
+    """At sign-in (Django's ``user_logged_in``, any sign-in form or ``login()``), record the session's organization:
+    the one already recorded if the person is still a member of it (signing in again), else their only one or the
+    first by name, else none. From here on only the person's choice changes it (:func:`organization_switch`)."""
+    memberships = memberships_of(user)
+    current = request.session.get(SESSION_ORGANIZATION_KEY)
+    if not any(membership.organization_id == current for membership in memberships):
+        request.session[SESSION_ORGANIZATION_KEY] = memberships[0].organization_id if memberships else None
+    # The request may have read another principal's memberships before signing in: read them afresh.
+    request._concord_memberships = memberships  # type: ignore[attr-defined]
+    organization_attach(request)
 
 
 def organization_switch(request: HttpRequest, organization_id: int) -> Membership:
@@ -61,6 +88,15 @@ def organization_switch(request: HttpRequest, organization_id: int) -> Membershi
     raise Http404("No such organization.")
 
 
+def organization_attach(request: HttpRequest) -> None:
+    """Set ``request.membership`` and ``request.organization`` (lazily; ``None`` without a current organization)."""
+    membership = SimpleLazyObject(lambda: membership_for_request(request))
+    request.membership = membership  # type: ignore[attr-defined]
+    request.organization = SimpleLazyObject(  # type: ignore[attr-defined]
+        lambda: membership.organization if membership else None
+    )
+
+
 class CurrentOrganizationMiddleware:
     """Sets ``request.membership`` and ``request.organization`` (lazily; ``None`` when not a member anywhere)."""
 
@@ -68,11 +104,7 @@ class CurrentOrganizationMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        membership = SimpleLazyObject(lambda: membership_for_request(request))
-        request.membership = membership  # type: ignore[attr-defined]
-        request.organization = SimpleLazyObject(  # type: ignore[attr-defined]
-            lambda: membership.organization if membership else None
-        )
+        organization_attach(request)
         return self.get_response(request)
 
 

@@ -14,9 +14,11 @@ from django.urls import reverse
 from django.views.debug import SafeExceptionReporterFilter
 
 from labeling.apikeys import api_key_authenticate, api_key_revoke
-from labeling.models import ApiKey
+from labeling.models import ApiKey, Membership, Role
+from labeling.tenancy import SESSION_ORGANIZATION_KEY
 from tests.api.conftest import KeyClient, Keys
 from tests.conftest import Tenancy
+from tests.factories import PASSWORD
 
 PROJECTS = "/api/v1/projects/"
 
@@ -184,3 +186,19 @@ def test_org_admins_create_keys_in_the_admin_and_see_them_once(client: Client, t
     for user in (tenancy.manager_a, tenancy.annotator_a):
         client.force_login(user)
         assert client.get(url).status_code in (302, 403)
+
+
+def test_a_session_acts_for_its_recorded_organization_only(tenancy: Tenancy, keys: Keys) -> None:
+    """An organization the person joined after signing in never becomes the API's organization for that session;
+    a session with no current organization reaches no organization's API."""
+    oscar = Client()
+    assert oscar.post("/accounts/login/", {"username": "oscar@b.example", "password": PASSWORD}).status_code == 302
+    Membership.objects.create(organization=tenancy.org_a, user=tenancy.outsider_b, role=Role.ADMIN)  # joined A
+    listed = oscar.get(PROJECTS)
+    assert listed.status_code == 200
+    assert [row["name"] for row in listed.json()["results"]] == [tenancy.project_b.name]
+    session = oscar.session
+    session[SESSION_ORGANIZATION_KEY] = None  # no current organization (e.g. left the recorded one)
+    session.save()
+    refused = oscar.get(PROJECTS)
+    assert refused.status_code == 403 and tenancy.project_a.name not in refused.content.decode()

@@ -44,7 +44,7 @@ def test_switcher_answers_404_for_an_organization_you_do_not_belong_to(client: C
     for value in (tenancy.org_b.pk, 999_999, "not-a-number"):
         response = client.post(reverse("organization-switch"), {"organization": value})
         assert response.status_code == 404
-    assert SESSION_ORGANIZATION_KEY not in client.session
+    assert client.session[SESSION_ORGANIZATION_KEY] == tenancy.org_a.pk  # as recorded at sign-in: unchanged
 
 
 def test_switcher_never_redirects_off_site(client: Client, tenancy: Tenancy) -> None:
