@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from email.utils import parseaddr
+from typing import Any
 from urllib.parse import urlparse
 
 from django.core.exceptions import ImproperlyConfigured
@@ -96,6 +98,50 @@ def env_origins(name: str, *, environ: Mapping[str, str] | None = None) -> list[
         if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path not in ("", "/"):
             raise ImproperlyConfigured(f"{name} item {origin!r} is not an origin like https://labels.example.com.")
     return origins
+
+
+def env_site_url(name: str, *, environ: Mapping[str, str] | None = None) -> str | None:
+    """The public address of the site, such as ``https://labels.example.com`` (scheme, host and port only), for links
+    sent by e-mail; ``None`` when unset."""
+    value = env_str(name, environ=environ)
+    if value is None:
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path not in ("", "/") or parsed.query:
+        raise ImproperlyConfigured(f"{name}={value!r} is not an address like https://labels.example.com.")
+    return value.rstrip("/")
+
+
+def env_email_address(name: str, default: str, *, environ: Mapping[str, str] | None = None) -> str:
+    """An e-mail address, bare (``labels@example.com``) or with a display name (``Concord <labels@example.com>``)."""
+    value = env_str(name, default, environ=environ) or default
+    _, address = parseaddr(value)
+    local, _, domain = address.rpartition("@")
+    if not local or not domain or any(c in value for c in "\r\n"):
+        raise ImproperlyConfigured(f"{name}={value!r} is not an e-mail address like Concord <labels@example.com>.")
+    return value
+
+
+def env_smtp_options(*, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The SMTP mailer's ``OPTIONS`` (Django's ``MAILERS``) from ``EMAIL_HOST`` (default localhost), ``EMAIL_PORT``
+    (default 25, or 587 with TLS, 465 with SSL), ``EMAIL_HOST_USER``, ``EMAIL_HOST_PASSWORD``, ``EMAIL_USE_TLS``
+    (STARTTLS), ``EMAIL_USE_SSL`` (TLS from the start; not both) and ``EMAIL_TIMEOUT`` (seconds, default 20)."""
+    use_tls = env_bool("EMAIL_USE_TLS", False, environ=environ)
+    use_ssl = env_bool("EMAIL_USE_SSL", False, environ=environ)
+    if use_tls and use_ssl:
+        raise ImproperlyConfigured(
+            "EMAIL_USE_TLS and EMAIL_USE_SSL are both on; use one: TLS (STARTTLS, port 587) or SSL (port 465)."
+        )
+    default_port = 465 if use_ssl else 587 if use_tls else 25
+    return {
+        "host": env_str("EMAIL_HOST", "localhost", environ=environ),
+        "port": env_int("EMAIL_PORT", default_port, minimum=1, maximum=65535, environ=environ),
+        "username": env_str("EMAIL_HOST_USER", "", environ=environ),
+        "password": env_str("EMAIL_HOST_PASSWORD", "", environ=environ),
+        "use_tls": use_tls,
+        "use_ssl": use_ssl,
+        "timeout": env_int("EMAIL_TIMEOUT", 20, minimum=1, environ=environ),
+    }
 
 
 def secret_key(*, debug: bool, fallback_file: str, environ: Mapping[str, str] | None = None) -> str:

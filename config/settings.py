@@ -11,7 +11,18 @@ from pathlib import Path
 import dj_database_url
 from django.utils.csp import CSP
 
-from config.env import env_bool, env_int, env_list, env_origins, env_str, env_url, secret_key
+from config.env import (
+    env_bool,
+    env_email_address,
+    env_int,
+    env_list,
+    env_origins,
+    env_site_url,
+    env_smtp_options,
+    env_str,
+    env_url,
+    secret_key,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("CONCORD_VAR_DIR", str(BASE_DIR / "var")))
@@ -186,6 +197,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
 LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
 LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
 LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 900, minimum=1)
+# Password-reset requests (every one counts, whether or not the address has an account), per address asked for and
+# per client address, within the same window.
+PASSWORD_RESETS_PER_ACCOUNT = env_int("PASSWORD_RESETS_PER_ACCOUNT", 3, minimum=1)
+PASSWORD_RESETS_PER_ADDRESS = env_int("PASSWORD_RESETS_PER_ADDRESS", 20, minimum=1)
+# Invitation links (labeling/invitations.py) work once, for this many days after they are sent (or resent).
+INVITATION_MAX_AGE_DAYS = env_int("INVITATION_MAX_AGE_DAYS", 7, minimum=1, maximum=90)
 # Reverse proxies in front of the app that append the client's address to X-Forwarded-For (0: none).
 TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0, minimum=0)
 
@@ -250,6 +267,21 @@ SPECTACULAR_SETTINGS = {
         "labeling.api.schema.error_responses_document",
     ],
 }
+
+# --- E-mail -------------------------------------------------------------------------------------------------
+# Invitations and password resets are e-mailed by Celery jobs. With DEBUG the console backend prints them (make
+# demo); otherwise SMTP from EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS,
+# EMAIL_USE_SSL and EMAIL_TIMEOUT (config/env.py: env_smtp_options), as Django 6.1's MAILERS. Links in e-mails
+# start at SITE_URL (e.g. https://labels.example.com; set it in production), else at the address each request
+# came to.
+MAILERS = {
+    "default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    if DEBUG
+    else {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": env_smtp_options()}
+}
+DEFAULT_FROM_EMAIL = env_email_address("DEFAULT_FROM_EMAIL", "Concord <concord@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+SITE_URL = env_site_url("SITE_URL")
 
 # --- Internationalisation -----------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
