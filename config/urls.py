@@ -12,12 +12,31 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("org/switch", views.organization_switch_view, name="organization-switch"),
+    # A signed-in GET of the sign-in page redirects; a POST always authenticates, from a fresh session
+    # (labeling.logins.LoginThrottleMiddleware ends any session it arrives with).
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(template_name="registration/login.html", redirect_authenticated_user=True),
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/password/reset/", views.PasswordResetRequestView.as_view(), name="password_reset"),
+    path(
+        "accounts/password/reset/done/",
+        auth_views.PasswordResetDoneView.as_view(template_name="registration/password_reset_done.html"),
+        name="password_reset_done",
+    ),
+    path(
+        "accounts/password/reset/complete/",
+        auth_views.PasswordResetCompleteView.as_view(template_name="registration/password_reset_complete.html"),
+        name="password_reset_complete",
+    ),
+    path(
+        "accounts/password/reset/<uidb64>/<token>/",
+        views.PasswordResetLinkView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path("invitations/<str:token>/", views.invitation, name="invitation"),
     path("work/", routing_views.work, name="work"),
     path("work/sensitive-content", routing_views.consent, name="consent"),
     path("projects/<int:project_id>/annotate/", routing_views.annotate, name="annotate"),

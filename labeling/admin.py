@@ -1,4 +1,4 @@
-"""Customer admin for labeling: projects (with labels), tasks, memberships; judgments read-only."""
+"""Customer admin for labeling: projects (with labels), tasks, memberships and invitations; judgments read-only."""
 
 from __future__ import annotations
 
@@ -7,21 +7,41 @@ from collections import Counter
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
 
+from labeling.accounts import site_url
 from labeling.admin_base import SuperuserOnlyMixin, TenantAdmin, TenantInline
-from labeling.models import Annotation, Label, Membership, Organization, Project, ProjectKind, Role, Task
+from labeling.invitations import (
+    invitation_create,
+    invitation_email_clean,
+    invitation_errors,
+    invitation_resend,
+    invitation_revoke,
+)
+from labeling.models import (
+    Annotation,
+    Invitation,
+    InvitationStatus,
+    Label,
+    Membership,
+    Organization,
+    Project,
+    ProjectKind,
+    Role,
+    Task,
+)
 from labeling.selectors import organization_admin_count
 from labeling.services import (
-    membership_add,
     project_ensure_pairwise_labels,
     project_ranks_request_refresh,
     project_stats_request_refresh,
@@ -312,51 +332,7 @@ class TaskAdmin(TenantAdmin):
         task_requirement_flags_refresh(task_ids=[form.instance.pk])
 
 
-# --- Members -----------------------------------------------------------------------------------------------
-class MembershipAddForm(forms.ModelForm):
-    """Add a person by e-mail; a new account is created with the given initial password."""
-
-    email = forms.EmailField()
-    name = forms.CharField(required=False, max_length=300)
-    password = forms.CharField(
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Initial password, used only when this e-mail has no Concord account yet (required either way).",
-    )
-    organization: Organization | None = None  # set by MembershipAdmin.get_form
-
-    class Meta:
-        model = Membership
-        fields = ("role",)
-
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        email = (cleaned.get("email") or "").strip().lower()
-        if not email:
-            return cleaned
-        user = User.objects.filter(username__iexact=email).first() or User.objects.filter(email__iexact=email).first()
-        if (
-            user is not None
-            and self.organization is not None
-            and Membership.objects.filter(organization=self.organization, user=user).exists()
-        ):
-            self.add_error("email", "This person is already a member of your organization.")
-            return cleaned
-        # Accounts are global: the password is asked for and checked whether or not the e-mail has an account
-        # somewhere, so the form's answer never tells an admin which addresses do (an existing account keeps its
-        # own password).
-        password = cleaned.get("password")
-        if not password:
-            self.add_error("password", "Required: give an initial password (used only if this e-mail is new).")
-            return cleaned
-        try:
-            validate_password(password, User(username=email, email=email))
-        except ValidationError as error:
-            self.add_error("password", error)
-        return cleaned
-
-
+# --- Members and invitations ------------------------------------------------------------------------------
 class MembershipChangeForm(forms.ModelForm):
     class Meta:
         model = Membership
@@ -375,6 +351,9 @@ class MembershipChangeForm(forms.ModelForm):
 
 @admin.register(Membership)
 class MembershipAdmin(TenantAdmin):
+    """Members: role and pause are edited here, and members removed. People join by accepting an invitation
+    (:class:`InvitationAdmin`), never by being added."""
+
     view_roles = (Role.ADMIN, Role.MANAGER)
     edit_roles = (Role.ADMIN,)
     list_display = ("user", "user_email", "user_name", "role", "created_at")
@@ -382,50 +361,13 @@ class MembershipAdmin(TenantAdmin):
     list_select_related = ("user", "organization")
     search_fields = ("user__username", "user__email", "user__first_name", "user__last_name")
 
-    def get_form(self, request: HttpRequest, obj: Membership | None = None, **kwargs: Any) -> Any:
-        if obj is not None:
-            kwargs["form"] = MembershipChangeForm
-            return super().get_form(request, obj, **kwargs)
-        membership = request_membership(request)
-        kwargs["form"] = type(
-            "BoundMembershipAddForm",
-            (MembershipAddForm,),
-            {"organization": membership.organization if membership else None},
-        )
-        return super().get_form(request, obj, **kwargs)
+    form = MembershipChangeForm
+    fields = ("user", "role", "paused_at", "pause_reason")
+    readonly_fields = ("user",)
 
-    def get_fields(self, request: HttpRequest, obj: Membership | None = None) -> Any:
-        if obj is None:
-            fields = ["email", "name", "password", "role"]
-            return (["organization"] if request.user.is_superuser else []) + fields
-        return ["user", "role", "paused_at", "pause_reason"]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None) -> Any:
-        return ("user",) if obj is not None else ()
-
-    def get_exclude(self, request: HttpRequest, obj: Membership | None = None) -> Any:
-        return [] if request.user.is_superuser and obj is None else ["organization"]
-
-    def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
-        if change:
-            super().save_model(request, obj, form, change)
-            return
-        if request.user.is_superuser:
-            organization = form.cleaned_data["organization"]
-        else:
-            membership = request_membership(request)
-            assert membership is not None  # has_add_permission requires it
-            organization = membership.organization
-        created = membership_add(
-            organization=organization,
-            email=form.cleaned_data["email"],
-            role=obj.role,
-            password=form.cleaned_data.get("password") or None,
-            name=form.cleaned_data.get("name") or "",
-        )
-        # Hand the created row back to the admin (for its log entry and redirect).
-        obj.__dict__.update({k: v for k, v in created.__dict__.items() if k != "_state"})
-        obj._state.adding = False
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        # Nobody adds a person here, superusers included: joining takes the person's consent (an Invitation).
+        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Membership | None = None) -> bool:
         if (
@@ -451,6 +393,171 @@ class MembershipAdmin(TenantAdmin):
     @admin.display(description="Name", ordering="user__last_name")
     def user_name(self, membership: Membership) -> str:
         return membership.user.get_full_name()
+
+
+class InvitationStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> Any:
+        return InvitationStatus.choices
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        now = timezone.now()
+        open_ = Q(accepted_at__isnull=True, revoked_at__isnull=True)
+        return {
+            InvitationStatus.PENDING: queryset.filter(open_, expires_at__gt=now),
+            InvitationStatus.EXPIRED: queryset.filter(open_, expires_at__lte=now),
+            InvitationStatus.ACCEPTED: queryset.filter(accepted_at__isnull=False),
+            InvitationStatus.REVOKED: queryset.filter(revoked_at__isnull=False),
+        }.get(self.value(), queryset)  # type: ignore[call-overload]
+
+
+class InvitationForm(forms.ModelForm):
+    """Invite an address with a role. Nothing here depends on whether the address has an account anywhere."""
+
+    email = forms.CharField(max_length=320, help_text="The person receives a link to join; it works once.")
+    organization_id: int | None = None  # set by InvitationAdmin.get_form for a customer admin
+
+    class Meta:
+        model = Invitation
+        fields = ("email", "role")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        organization = cleaned.get("organization") or self.organization_id
+        if "email" not in cleaned or organization is None:
+            return cleaned
+        try:
+            cleaned["email"] = invitation_email_clean(cleaned["email"])
+        except ValidationError as error:
+            self.add_error(None, error)
+            return cleaned
+        for field, message in invitation_errors(
+            organization=organization, email=cleaned["email"], role=cleaned.get("role")
+        ).items():
+            self.add_error(field, message)
+        return cleaned
+
+    def validate_constraints(self) -> None:
+        # invitation_errors (above) checks the one pending invitation per address, with the service's own words.
+        pass
+
+
+@admin.register(Invitation)
+class InvitationAdmin(TenantAdmin):
+    """An organization's invitations: invite (add), resend, revoke. The answer to an invitation is the same whether
+    or not the address has an account anywhere; the link itself is only ever e-mailed."""
+
+    view_roles = (Role.ADMIN, Role.MANAGER)
+    edit_roles = (Role.ADMIN,)
+    form = InvitationForm
+    list_display = ("email", "role", "status", "invited_by", "created_at", "expires_at", "last_sent_at", "send_count")
+    list_filter = (InvitationStatusFilter, "role", "organization")
+    list_select_related = ("invited_by", "organization")
+    search_fields = ("email",)
+    actions = ("resend", "revoke")
+    readonly_fields = (
+        "email",
+        "role",
+        "status",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "last_sent_at",
+        "send_count",
+        "accepted_at",
+        "accepted_by",
+        "revoked_at",
+    )
+
+    def get_form(self, request: HttpRequest, obj: Invitation | None = None, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, **kwargs)
+        membership = None if request.user.is_superuser else request_membership(request)
+        attrs = {
+            "organization_id": membership.organization_id if membership else None,
+            # InvitationForm.clean checks what the model's constraints would, in the service's own words, once.
+            "validate_constraints": InvitationForm.validate_constraints,
+        }
+        return type(form.__name__, (form,), attrs)
+
+    def get_fields(self, request: HttpRequest, obj: Invitation | None = None) -> Any:
+        if obj is None:
+            return (["organization"] if request.user.is_superuser else []) + ["email", "role"]
+        return self.readonly_fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Invitation | None = None) -> Any:
+        return self.readonly_fields if obj is not None else ()
+
+    def get_exclude(self, request: HttpRequest, obj: Invitation | None = None) -> Any:
+        return [] if request.user.is_superuser and obj is None else ["organization"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Invitation | None = None) -> bool:
+        return False  # resent or revoked (the actions), never edited
+
+    def has_invite_permission(self, request: HttpRequest) -> bool:
+        return self._role_allows(request, self.edit_roles, None)
+
+    @admin.display(description="Status")
+    def status(self, invitation: Invitation) -> str:
+        return InvitationStatus(invitation.status_at(timezone.now())).label
+
+    def save_model(self, request: HttpRequest, obj: Invitation, form: Any, change: bool) -> None:
+        if request.user.is_superuser:
+            organization = form.cleaned_data["organization"]
+        else:
+            membership = request_membership(request)
+            assert membership is not None  # has_add_permission requires it
+            organization = membership.organization
+        created = invitation_create(
+            organization=organization,
+            email=form.cleaned_data["email"],
+            role=form.cleaned_data["role"],
+            invited_by=request.user,
+            base_url=site_url(request),
+        )
+        # Hand the created row back to the admin (for its log entry).
+        obj.__dict__.update({k: v for k, v in created.__dict__.items() if k != "_state"})
+        obj._state.adding = False
+
+    def response_add(self, request: HttpRequest, obj: Invitation, post_url_continue: str | None = None) -> Any:
+        # The same answer for every address: a message naming what the admin typed, back to the list.
+        self.message_user(
+            request,
+            f"Invitation sent to {obj.email}. The link works once, for {settings.INVITATION_MAX_AGE_DAYS} days.",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("admin:labeling_invitation_changelist"))
+
+    @admin.action(
+        description="Resend the selected invitations (a new link; older ones stop working)", permissions=["invite"]
+    )
+    def resend(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
+        sent, refused = 0, []
+        for invitation in queryset:
+            try:
+                invitation_resend(invitation=invitation, base_url=site_url(request))
+                sent += 1
+            except ValidationError as error:
+                refused.append(f"{invitation.email}: {' '.join(error.messages)}")
+        if sent:
+            self.message_user(request, f"Resent {sent} invitation(s).", messages.SUCCESS)
+        for message in refused:
+            self.message_user(request, f"Not resent: {message}", messages.WARNING)
+
+    @admin.action(description="Revoke the selected invitations", permissions=["invite"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
+        revoked, refused = 0, []
+        for invitation in queryset:
+            try:
+                invitation_revoke(invitation=invitation)
+                revoked += 1
+            except ValidationError as error:
+                refused.append(f"{invitation.email}: {' '.join(error.messages)}")
+        if revoked:
+            self.message_user(request, f"Revoked {revoked} invitation(s); their links stop working.", messages.SUCCESS)
+        for message in refused:
+            self.message_user(request, f"Not revoked: {message}", messages.WARNING)
 
 
 # --- Judgments: read-only ----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ for an annotation to point at a task of another project, or for a label to fall 
 from __future__ import annotations
 
 import random
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
@@ -528,3 +529,81 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} import {self.pk}: {self.status}"
+
+
+class InvitationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"
+
+
+class Invitation(models.Model):
+    """An organization's invitation of an e-mail address, with a role. The only way into an organization: the
+    person joins by accepting it (``labeling.invitations``).
+
+    The e-mailed link is a signed token carrying the id and ``nonce``; resending rotates the nonce (older links die)
+    and renews ``expires_at``. ``email`` is normalised (NFKC, casefolded). At most one invitation per organization
+    and address is pending (neither accepted nor revoked; an expired one counts until it is renewed or revoked).
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    email = models.CharField(max_length=254, help_text="Normalised: NFKC, casefolded.")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty when an API key invited.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    nonce = models.CharField(max_length=32, editable=False)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    send_count = models.PositiveIntegerField(default=0)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        ordering = ["organization", "-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "email"],
+                condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_pending_per_email",
+                violation_error_message="This address already has a pending invitation: resend or revoke it.",
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=Role.values),
+                name="invitation_role_valid",
+                violation_error_message="Role must be admin, manager or annotator.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(email=""), name="invitation_email_not_blank", violation_error_message="E-mail is required."
+            ),
+            models.CheckConstraint(
+                condition=Q(accepted_at__isnull=True) | Q(revoked_at__isnull=True),
+                name="invitation_accepted_or_revoked",
+                violation_error_message="An invitation is accepted or revoked, not both.",
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "created_at"], name="invitation_org_created")]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.get_role_display()})"
+
+    def status_at(self, now: datetime) -> str:
+        if self.accepted_at is not None:
+            return InvitationStatus.ACCEPTED
+        if self.revoked_at is not None:
+            return InvitationStatus.REVOKED
+        if self.expires_at <= now:
+            return InvitationStatus.EXPIRED
+        return InvitationStatus.PENDING

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -415,26 +414,12 @@ def project_stats_refresh(*, project_id: int) -> ProjectStats | None:
 
 
 @transaction.atomic
-def membership_add(
-    *, organization: Organization, email: str, role: str, password: str | None = None, name: str = ""
-) -> Membership:
-    """Add a person to ``organization`` by e-mail, creating their account (with ``password``) if new.
-
-    An existing account is attached as it is: its password and flags are never changed from here, because the
-    same person may belong to other organizations.
-    """
-    email = email.strip().lower()
+def membership_create(*, organization: Organization, user: AbstractBaseUser, role: str) -> Membership:
+    """Make ``user`` a member of ``organization`` with ``role``, for operators' tools that act for the person
+    themselves (``seed_demo``). Requests never call this on someone else's behalf: people join by accepting an
+    invitation (``labeling.invitations``), so an organization cannot add an account that did not agree to it."""
     if role not in Role.values:
         raise ValidationError({"role": f"{role!r} is not a role"})
-    User = get_user_model()
-    user = User.objects.filter(Q(username__iexact=email) | Q(email__iexact=email)).first()
-    if user is None:
-        if not password:
-            raise ValidationError({"password": "A new account needs an initial password."})
-        first, _, last = name.strip().partition(" ")
-        user = User(username=email, email=email, first_name=first[:150], last_name=last[:150])
-        user.set_password(password)
-        user.save()
-    elif Membership.objects.filter(organization=organization, user=user).exists():
-        raise ValidationError({"email": f"{email} is already a member of {organization}."})
+    if Membership.objects.for_org(organization).filter(user=user).exists():
+        raise ValidationError({"user": f"{user} is already a member of {organization}."})
     return Membership.objects.create(organization=organization, user=user, role=role)

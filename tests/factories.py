@@ -7,7 +7,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from labeling.models import Membership, Organization, Project, ProjectKind, Role, Task
+from labeling.invitations import invitation_create
+from labeling.models import Invitation, Membership, Organization, Project, ProjectKind, Role, Task
 from labeling.services import project_create, task_create
 
 _seq = itertools.count(1)
@@ -58,3 +59,16 @@ def make_task(project: Project, external_id: str | None = None, **fields: Any) -
     if payload is None:
         payload = pairwise_payload(n) if project.kind == ProjectKind.PAIRWISE else {"text": f"Sample text {n}."}
     return task_create(project=project, external_id=external_id or f"item-{n}", payload=payload, **fields)
+
+
+BASE_URL = "http://testserver"
+
+
+def make_invitation(
+    organization: Organization, email: str | None = None, role: str = Role.ANNOTATOR, invited_by: Any = None
+) -> Invitation:
+    """A pending invitation, through the service (its e-mail is queued on commit, like any other)."""
+    email = email or f"invitee{next(_seq)}@example.com"
+    return invitation_create(
+        organization=organization, email=email, role=role, invited_by=invited_by, base_url=BASE_URL
+    )

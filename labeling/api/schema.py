@@ -84,5 +84,7 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     """``handler404``: an ``/api/`` URL that matches no route answers like the API's own 404 (JSON), not with the
     site's HTML page (an id that is not a number, ``/api/v1/projects/abc/``, is such a URL)."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found."}, status=404)
+        # Byte for byte the API's own 404 (DRF writes compact JSON): a path no route matches (a negative id) must
+        # answer like an id that exists nowhere.
+        return JsonResponse({"detail": "Not found."}, status=404, json_dumps_params={"separators": (",", ":")})
     return defaults.page_not_found(request, exception)  # type: ignore[arg-type]

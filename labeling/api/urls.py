@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from labeling.api import exports, imports, projects, reads
+from labeling.api import exports, imports, invitations, projects, reads
 from quality import api as quality_api
 
 urlpatterns = [
@@ -25,6 +25,18 @@ urlpatterns = [
         name="api-predictions-import",
     ),
     path("import-jobs/<int:job_id>", imports.ImportJobView.as_view(), name="api-import-job"),
+    path("invitations/", invitations.InvitationListView.as_view(), name="api-invitations"),
+    path("invitations/<int:invitation_id>/", invitations.InvitationDetailView.as_view(), name="api-invitation"),
+    path(
+        "invitations/<int:invitation_id>/resend",
+        invitations.InvitationResendView.as_view(),
+        name="api-invitation-resend",
+    ),
+    path(
+        "invitations/<int:invitation_id>/revoke",
+        invitations.InvitationRevokeView.as_view(),
+        name="api-invitation-revoke",
+    ),
     path("projects/<int:project_id>/export", exports.ProjectExportView.as_view(), name="api-export"),
     path(
         "projects/<int:project_id>/export/summary",

@@ -1,12 +1,15 @@
 """Who may enter the customer admin, and what an organization's admin may do with its members.
 
 Access comes from the membership role of the organization the person acts under, never from ``is_staff``; a
-customer admin manages members and their roles but cannot create superusers, grant Django permissions, reach
-Django's user and group admins, or leave the organization without an admin.
+customer admin invites people (who join by accepting), manages members and their roles, but cannot add an account
+without its consent, create superusers, grant Django permissions, reach Django's user and group admins, or leave
+the organization without an admin.
 """
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,8 +18,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
-from labeling.models import Membership, Organization, Project, Role, Task
+from labeling.invitations import invitation_accept
+from labeling.models import Invitation, InvitationStatus, Membership, Organization, Project, Role, Task
 from labeling.tenancy import SESSION_ORGANIZATION_KEY
 from tests import factories
 from tests.conftest import Tenancy
@@ -30,6 +35,7 @@ from tests.labeling.test_admin_tenancy import (
     seed_annotations,
     snapshot,
 )
+from tests.mail import jobs_in_process  # noqa: F401  (fixture)
 
 User = get_user_model()
 NEW_PASSWORD = "a-fresh-initial-passphrase-42"
@@ -40,97 +46,172 @@ def _membership(user: Any, organization: Organization | None = None) -> Membersh
     return memberships.get(organization=organization) if organization else memberships.get()
 
 
-def _add_member_data(client: Client, **fields: Any) -> dict[str, Any]:
-    data = form_data(client.get(admin_url(Membership, "add")))
-    return (
-        data
-        | {"email": "newbie@a.example", "name": "New Bie", "password": NEW_PASSWORD, "role": Role.ANNOTATOR}
-        | fields
-    )
-
-
 def _admin_index_apps(client: Client) -> dict[str, set[str]]:
     response = client.get(reverse("admin:index"))
     assert response.status_code == 200
     return {app["app_label"]: {m["object_name"] for m in app["models"]} for app in response.context["app_list"]}
 
 
-# --- Adding people -------------------------------------------------------------------------------------------
-def test_admin_adds_a_new_person_by_email_who_can_then_sign_in(client: Client, tenancy: Tenancy) -> None:
+# --- Joining takes the person's consent (issue 15, item 1) ------------------------------------------------------
+def _invite_data(client: Client, **fields: Any) -> dict[str, Any]:
+    data = form_data(client.get(admin_url(Invitation, "add")))
+    return data | {"email": "newbie@example.com", "role": Role.ANNOTATOR} | fields
+
+
+@pytest.mark.parametrize("who", ["admin_a", "superuser"])
+def test_no_one_adds_an_existing_account_as_a_member(client: Client, tenancy: Tenancy, who: str) -> None:
+    """The admin's "add member" attached any account by its e-mail, and the person's open session then acted in
+    the other organization. Memberships are no longer added here, by anyone."""
+    client.force_login(make_superuser() if who == "superuser" else tenancy.admin_a)
+    before = snapshot()
+    assert client.get(admin_url(Membership, "add")).status_code == 403
+    data = {"email": "oscar@b.example", "role": Role.ADMIN, "password": NEW_PASSWORD, "organization": tenancy.org_a.pk}
+    assert client.post(admin_url(Membership, "add"), data).status_code == 403
+    assert not Membership.objects.filter(organization=tenancy.org_a, user=tenancy.outsider_b).exists()
+    assert snapshot() == before
+
+
+@pytest.mark.usefixtures("jobs_in_process")
+def test_an_invitation_answers_alike_whether_or_not_the_address_has_an_account(
+    client: Client, tenancy: Tenancy, mailoutbox: list, django_capture_on_commit_callbacks: Any
+) -> None:
     client.force_login(tenancy.admin_a)
-    data = _add_member_data(client, email="NewBie@A.example", role=Role.MANAGER)
-    assert set(data) >= {"email", "name", "password", "role"}
-    assert "organization" not in data
-    response = client.post(admin_url(Membership, "add"), data)
-    assert response.status_code == 302, response.context and response.context["adminform"].form.errors
-    user = User.objects.get(username="newbie@a.example")
-    assert (user.email, user.first_name, user.last_name) == ("newbie@a.example", "New", "Bie")
-    assert (user.is_superuser, user.is_staff) == (False, False)
-    membership = _membership(user)
-    assert (membership.organization, membership.role) == (tenancy.org_a, Role.MANAGER)
-    client.logout()
-    response = client.post(reverse("admin:login"), {"username": "newbie@a.example", "password": NEW_PASSWORD})
-    assert response.status_code == 302
-    assert results(client.get(admin_url(Project, "changelist"))) == [tenancy.project_a]
+    answers = []
+    for email in ("oscar@b.example", "nobody@nowhere.example"):
+        data = _invite_data(client, email=email, role=Role.MANAGER)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(admin_url(Invitation, "add"), data, follow=True)
+        assert response.status_code == 200
+        page = re.sub(r"/invitation/\d+/|csrfmiddlewaretoken\" value=\"[^\"]+", "", response.text)
+        answers.append((response.redirect_chain, page.replace(email, "{email}").replace("oscar", "{email}")))
+    assert answers[0][0] == answers[1][0] == [(admin_url(Invitation, "changelist"), 302)]
+    assert "Invitation sent to {email}" in answers[0][1]
+    invitations = Invitation.objects.for_org(tenancy.org_a).order_by("created_at")
+    assert [(i.email, i.role, i.invited_by) for i in invitations] == [
+        ("oscar@b.example", Role.MANAGER, tenancy.admin_a),
+        ("nobody@nowhere.example", Role.MANAGER, tenancy.admin_a),
+    ]
+    assert sorted(mail.to[0] for mail in mailoutbox) == ["nobody@nowhere.example", "oscar@b.example"]
+    assert not Membership.objects.filter(organization=tenancy.org_a, user=tenancy.outsider_b).exists()
 
 
-def test_forged_privilege_fields_in_the_add_form_have_no_effect(client: Client, tenancy: Tenancy) -> None:
+def test_the_invitation_form_asks_only_for_an_address_and_a_role(client: Client, tenancy: Tenancy) -> None:
     permission = Permission.objects.get(codename="change_user")
-    group = Group.objects.create(name="Root-ish")
-    group.permissions.add(permission)
     client.force_login(tenancy.admin_a)
-    data = _add_member_data(
+    form = client.get(admin_url(Invitation, "add")).context["adminform"].form
+    assert set(form.fields) == {"email", "role"}
+    data = _invite_data(
         client,
+        password=NEW_PASSWORD,
         is_superuser="on",
-        is_staff="on",
         user_permissions=[permission.pk],
-        groups=[group.pk],
         organization=tenancy.org_b.pk,
         user=tenancy.outsider_b.pk,
-        username="root",
+        invited_by=tenancy.outsider_b.pk,
+        accepted_at="2020-01-01 00:00",
+        nonce="chosen",
     )
-    assert client.post(admin_url(Membership, "add"), data).status_code == 302
-    user = User.objects.get(username="newbie@a.example")
-    assert (user.is_superuser, user.is_staff) == (False, False)
-    assert not user.user_permissions.exists()
-    assert not user.groups.exists()
-    assert [(m.organization, m.role) for m in Membership.objects.filter(user=user)] == [(tenancy.org_a, Role.ANNOTATOR)]
-    assert not Membership.objects.filter(organization=tenancy.org_a, user=tenancy.outsider_b).exists()
-    assert not User.objects.filter(username="root").exists()
-
-
-def test_adding_an_existing_person_attaches_their_account_unchanged(client: Client, tenancy: Tenancy) -> None:
-    before = User.objects.filter(pk=tenancy.outsider_b.pk).values().get()
-    client.force_login(tenancy.admin_a)
-    data = _add_member_data(client, email="oscar@b.example", password="another-password-99", is_superuser="on")
-    assert client.post(admin_url(Membership, "add"), data).status_code == 302
-    assert User.objects.filter(pk=tenancy.outsider_b.pk).values().get() == before
-    assert _membership(tenancy.outsider_b, tenancy.org_a).role == Role.ANNOTATOR
-    # Oscar's own organization is untouched.
-    assert _membership(tenancy.outsider_b, tenancy.org_b).role == Role.ADMIN
+    assert client.post(admin_url(Invitation, "add"), data).status_code == 302
+    invitation = Invitation.objects.get()
+    assert (invitation.organization, invitation.invited_by, invitation.accepted_at) == (
+        tenancy.org_a,
+        tenancy.admin_a,
+        None,
+    )
+    assert invitation.nonce != "chosen"
+    assert not User.objects.filter(username="newbie@example.com").exists()
 
 
 @pytest.mark.parametrize(
     ("fields", "field", "message"),
     [
-        ({"email": "annie@a.example"}, "email", "already a member of your organization"),
-        ({"password": ""}, "password", "give an initial password"),
-        ({"password": "123"}, "password", "too short"),
-        ({"email": "not-an-email"}, "email", "valid email"),
+        ({"email": "Annie@A.example"}, "email", "already a member of your organization"),
+        ({"email": "pending@example.com"}, "email", "resend or revoke"),
+        ({"email": "not-an-address"}, "email", "valid e-mail"),
         ({"role": "owner"}, "role", "Select a valid choice"),
     ],
-    ids=["already-member", "no-password", "weak-password", "bad-email", "bad-role"],
+    ids=["already-member", "pending", "bad-email", "bad-role"],
 )
-def test_add_member_form_is_validated(
-    client: Client, tenancy: Tenancy, fields: dict[str, str], field: str, message: str
+def test_the_invitation_form_is_validated(
+    client: Client, tenancy: Tenancy, fields: dict[str, str], field: str | None, message: str
 ) -> None:
+    factories.make_invitation(tenancy.org_a, "pending@example.com")
     client.force_login(tenancy.admin_a)
-    before = snapshot()
-    response = client.post(admin_url(Membership, "add"), _add_member_data(client, **fields))
+    before = snapshot(), Invitation.objects.count()
+    response = client.post(admin_url(Invitation, "add"), _invite_data(client, **fields))
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert any(message in error for error in errors[field]), errors
-    assert snapshot() == before
+    assert (snapshot(), Invitation.objects.count()) == before
+
+
+@pytest.mark.usefixtures("jobs_in_process")
+def test_admin_resends_and_revokes_invitations(
+    client: Client, tenancy: Tenancy, mailoutbox: list, django_capture_on_commit_callbacks: Any
+) -> None:
+    invitation = factories.make_invitation(tenancy.org_a, "later@example.com")
+    Invitation.objects.filter(pk=invitation.pk).update(last_sent_at=timezone.now() - timedelta(hours=1))
+    nonce = invitation.nonce
+    client.force_login(tenancy.admin_a)
+    changelist = admin_url(Invitation, "changelist")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(changelist, {"action": "resend", "_selected_action": [invitation.pk]}, follow=True)
+    assert "Resent 1 invitation(s)" in response.text
+    invitation.refresh_from_db()
+    assert (invitation.send_count, invitation.nonce != nonce) == (2, True)
+    assert [mail.to for mail in mailoutbox] == [["later@example.com"]]
+    response = client.post(changelist, {"action": "revoke", "_selected_action": [invitation.pk]}, follow=True)
+    assert "Revoked 1 invitation(s)" in response.text
+    invitation.refresh_from_db()
+    assert invitation.status_at(timezone.now()) == InvitationStatus.REVOKED
+    response = client.post(changelist, {"action": "resend", "_selected_action": [invitation.pk]}, follow=True)
+    assert "Not resent: later@example.com: This invitation is revoked" in response.text
+    rows = results(client.get(changelist, {"status": "revoked"}))
+    assert rows == [invitation]
+    assert results(client.get(changelist, {"status": "pending"})) == []
+
+
+def test_manager_sees_invitations_but_cannot_invite_resend_or_revoke(client: Client, tenancy: Tenancy) -> None:
+    invitation = factories.make_invitation(tenancy.org_a, "later@example.com")
+    Invitation.objects.filter(pk=invitation.pk).update(last_sent_at=timezone.now() - timedelta(hours=1))
+    client.force_login(tenancy.manager_a)
+    assert results(client.get(admin_url(Invitation, "changelist"))) == [invitation]
+    assert client.get(admin_url(invitation, "change")).status_code == 200
+    before = list(Invitation.objects.values())
+    assert client.get(admin_url(Invitation, "add")).status_code == 403
+    assert client.post(admin_url(Invitation, "add"), {"email": "x@example.com", "role": "admin"}).status_code == 403
+    for action in ("resend", "revoke", "delete_selected"):
+        client.post(admin_url(Invitation, "changelist"), {"action": action, "_selected_action": [invitation.pk]})
+    assert client.post(admin_url(invitation, "delete"), {"post": "yes"}).status_code == 403
+    assert list(Invitation.objects.values()) == before
+
+
+@pytest.mark.usefixtures("jobs_in_process")
+def test_superuser_invites_into_the_organization_they_choose(client: Client, tenancy: Tenancy) -> None:
+    client.force_login(make_superuser())
+    data = _invite_data(client, organization=tenancy.org_b.pk, email="ops@example.com")
+    assert client.post(admin_url(Invitation, "add"), data).status_code == 302
+    assert Invitation.objects.get().organization == tenancy.org_b
+
+
+def test_the_member_list_shows_the_person_only_once_they_accepted(client: Client, tenancy: Tenancy) -> None:
+    """Nothing another organization set (the name org B's admin gave Oscar's account) shows in org A before Oscar
+    accepts; afterwards org A sees his account as it is, because he chose to join."""
+    User.objects.filter(pk=tenancy.outsider_b.pk).update(first_name="Oscar", last_name="Set-By-Org-B")
+    invitation = factories.make_invitation(tenancy.org_a, "oscar@b.example", Role.ANNOTATOR)
+    client.force_login(tenancy.admin_a)
+    for url in (
+        admin_url(Membership, "changelist"),
+        admin_url(Invitation, "changelist"),
+        admin_url(invitation, "change"),
+    ):
+        page = client.get(url).text
+        assert "Set-By-Org-B" not in page and "Org B" not in page, url
+    invitation_accept(invitation=invitation, user=tenancy.outsider_b)
+    members = results(client.get(admin_url(Membership, "changelist")))
+    assert tenancy.outsider_b in {member.user for member in members}
+    assert "Oscar Set-By-Org-B" in client.get(admin_url(Membership, "changelist")).text
+    assert Membership.objects.get(organization=tenancy.org_a, user=tenancy.outsider_b).role == Role.ANNOTATOR
 
 
 # --- Django's own admins are out of reach ---------------------------------------------------------------------

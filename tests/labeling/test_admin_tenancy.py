@@ -170,8 +170,8 @@ def snapshot() -> dict[str, list[dict[str, Any]]]:
 
 
 def seed_annotations(tenancy: Tenancy) -> tuple[Annotation, Annotation]:
-    """A qualification, a grant, a requirement, a lease, a judgment and the quality results computed from it per
-    organization, so that every tenant model has rows in both."""
+    """A qualification, a grant, a requirement, a lease, a judgment and the quality results computed from it, an API
+    key and an invitation per organization, so that every tenant model has rows in both."""
     annotations = []
     for project, task, annotator in (
         (tenancy.project_a, tenancy.task_a, tenancy.annotator_a),
@@ -188,6 +188,7 @@ def seed_annotations(tenancy: Tenancy) -> tuple[Annotation, Annotation]:
         )
         project_quality_recompute(project_id=project.pk)
         api_key_create(organization=project.organization, name=f"key of {project.organization.slug}")
+        factories.make_invitation(project.organization, f"invitee-{project.organization.slug}@example.com")
     return annotations[0], annotations[1]
 
 

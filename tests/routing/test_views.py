@@ -300,6 +300,15 @@ COVERED_ROUTES = {
     "api-import-job": "tests/api/test_import_jobs.py::test_jobs_cross_no_organization",
     "api-schema": "no tenant data; needs a credential: tests/api/test_schema.py",
     "api-docs": "no tenant data; needs a credential: tests/api/test_schema.py",
+    "invitation": "the signed link is the capability: tests/labeling/test_invitations.py (unusable links alike)",
+    "password_reset": "public; same answer for any address: tests/labeling/test_password_reset.py",
+    "password_reset_done": "public",
+    "password_reset_complete": "public",
+    "password_reset_confirm": "tests/labeling/test_password_reset.py::test_a_link_that_cannot_be_used_answers_404",
+    "api-invitations": "scoped to the caller: tests/api/test_invitations.py::test_list_and_retrieve",
+    "api-invitation": "tests/api/test_invitations.py::test_another_organizations_invitation_answers_like_a_missing_one",
+    "api-invitation-resend": "tests/api/test_invitations.py (as api-invitation)",
+    "api-invitation-revoke": "tests/api/test_invitations.py (as api-invitation)",
 }
 
 

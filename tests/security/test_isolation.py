@@ -28,12 +28,14 @@ rolled back at its end; each test runs in a savepoint of it. Two thousand reques
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -45,18 +47,24 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
+from django.core import signing
 from django.db import connection, models, transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, reverse
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from config import urls as root_urls
 from labeling.admin_base import SuperuserOnlyMixin, TenantAdmin
 from labeling.apikeys import api_key_create
+from labeling.invitations import TOKEN_SALT as INVITATION_TOKEN_SALT
 from labeling.models import (
     Annotation,
     ApiKey,
     ImportJob,
     ImportStatus,
+    Invitation,
     Membership,
     Organization,
     Project,
@@ -101,6 +109,7 @@ class World:
     grant_a: AnnotatorQualification  # annotator_a's sensitivity clearance
     score_a: AnnotatorScore
     job_a: ImportJob
+    invitation_a: Invitation  # pending, last sent an hour ago (so that a resend by A goes through)
     group: Group
     #: Organization A's (and B's) row of every model with an admin.
     rows_a: dict[type[models.Model], models.Model] = field(default_factory=dict)
@@ -238,6 +247,8 @@ def _seed() -> World:
         "full_b": api_key_create(organization=org_b, name="b key")[1],
         "read_only_b": api_key_create(organization=org_b, name="b reader", read_only=True)[1],
     }
+    # seed_annotations invited an address per organization; their last e-mail an hour ago, so a resend may go.
+    Invitation.objects.update(last_sent_at=timezone.now() - timedelta(hours=1))
     world = World(
         t=tenancy,
         manager_b=manager_b,
@@ -248,6 +259,7 @@ def _seed() -> World:
         grant_a=grant_a,
         score_a=AnnotatorScore.objects.filter(organization=org_a).order_by("pk").first(),
         job_a=jobs[org_a.pk],
+        invitation_a=Invitation.objects.get(organization=org_a),
         group=Group.objects.create(name="world-group"),
     )
     assert world.score_a is not None
@@ -358,7 +370,8 @@ class Case:
     owner: tuple[str, str, int] | None = None
     #: Statuses by method that do not depend on the id (a page shown for GET, the id being in the POSTed form).
     statuses: tuple[tuple[str, int], ...] = ()
-    #: Org B's credentials refused for their role inside their own organization (403) before the id is read.
+    #: Org B's credentials refused for their role inside their own organization (403) before the id is read (for
+    #: the API, in the methods the view takes).
     role_limited: tuple[str, ...] = ()
 
     @property
@@ -487,6 +500,36 @@ PAGE_CASES = [
     ),
 ]
 
+
+def _invitation_link(w: World, which: str) -> tuple[str, Body, tuple[str, ...]]:
+    """A's invitation id in a correctly signed token with another nonce (what an old link holds after a resend: the
+    closest an outsider can come without the e-mailed link) against a token naming an id that exists nowhere."""
+    invitation_id = pk(w.invitation_a, which)
+    token = signing.dumps({"i": invitation_id, "n": "not-the-current-nonce"}, salt=INVITATION_TOKEN_SALT)
+    return reverse("invitation", args=[token]), ({"action": "accept"}, FORM), ()
+
+
+def _password_reset_link(w: World, which: str) -> tuple[str, Body, tuple[str, ...]]:
+    """A's member's account id in a reset link with a wrong token, against an id that exists nowhere."""
+    uid = urlsafe_base64_encode(force_bytes(pk(w.t.annotator_a, which)))
+    body = {"new_password1": "Taken-over-by-B-1", "new_password2": "Taken-over-by-B-1"}
+    return reverse("password_reset_confirm", args=[uid, "set-password"]), (body, FORM), ()
+
+
+PAGE_CASES += [
+    # The accept page takes GET and POST (accept, or create an account): an unusable link answers 404 to any.
+    Case("invitation", "another nonce", "page", _invitation_link, ("GET", "POST")),
+    Case("password_reset_confirm", "wrong token", "page", _password_reset_link, ("GET", "POST", "PUT")),
+]
+
+
+def _invitation(name: str) -> Callable[..., Any]:
+    def build(w: World, which: str) -> tuple[str, Body, tuple[str, ...]]:
+        return _url(name, pk(w.invitation_a, which)), ({}, JSON), ()
+
+    return build
+
+
 API_CASES = [
     Case(
         "api-project",
@@ -525,6 +568,22 @@ API_CASES = [
         owner=("key:full_a", "POST", 200),
     ),
     Case("api-import-job", "", "api", _import_job, ("GET", "HEAD"), owner=("key:full_a", "GET", 200)),
+]
+API_CASES += [
+    Case("api-invitation", "", "api", _invitation("api-invitation"), ("GET", "HEAD"), owner=("key:full_a", "GET", 200)),
+    *(
+        # Managers read invitations but only admins (and full keys) write: refused before the id is read.
+        Case(
+            name,
+            "",
+            "api",
+            _invitation(name),
+            ("POST",),
+            owner=("key:full_a", "POST", 200),
+            role_limited=("session:manager_b",),
+        )
+        for name in ("api-invitation-resend", "api-invitation-revoke")
+    ),
 ]
 for _name in ("api-export", "api-export-summary"):
     API_CASES.append(
@@ -634,8 +693,8 @@ def expected_statuses(case: Case, credential: str, method: str) -> set[int]:
         return {case.fixed}
     if method in dict(case.statuses):
         return {dict(case.statuses)[method]}
-    if credential in case.role_limited:
-        return {403}
+    if credential in case.role_limited and (case.kind != "api" or method in case.methods):
+        return {403}  # (an API view checks a role in its handler: other methods get 405, OPTIONS its description)
     if case.kind == "api":
         if role == "annotator_b":
             return {403}  # annotators have no API access, in their own organization either
@@ -694,8 +753,12 @@ FLAT_ROUTES: dict[str, tuple[str, Callable[[], str], str, str | None]] = {
     "healthz": (PUBLIC, lambda: reverse("healthz"), "page", None),
     "login": (PUBLIC, lambda: reverse("login"), "page", None),
     "logout": (PUBLIC, lambda: reverse("logout"), "page", None),
+    "password_reset": (PUBLIC, lambda: reverse("password_reset"), "page", None),
+    "password_reset_done": (PUBLIC, lambda: reverse("password_reset_done"), "page", None),
+    "password_reset_complete": (PUBLIC, lambda: reverse("password_reset_complete"), "page", None),
     "work": (LISTING, lambda: reverse("work"), "page", "session:annotator_a"),
     "api-projects": (LISTING, lambda: reverse("api-projects"), "api", "key:full_a"),
+    "api-invitations": (LISTING, lambda: reverse("api-invitations"), "api", "key:full_a"),
     "api-schema": (PUBLIC, lambda: reverse("api-schema"), "api", None),
     "api-docs": (PUBLIC, lambda: reverse("api-docs"), "api", None),
     "admin:index": (LISTING, lambda: reverse("admin:index"), "admin", None),
@@ -975,7 +1038,7 @@ def test_an_admin_add_form_refuses_a_foreign_choice_like_a_missing_one(w: World,
     if model is Project:
         base |= {"requirements-TOTAL_FORMS": "1", "requirements-0-min_level": "1"}
         targets.append(("requirements-0-qualification", Qualification))
-    assert targets or model in (ApiKey, Qualification), f"{model._meta.label}: no choice to poison"
+    assert targets or model in (ApiKey, Invitation, Qualification), f"{model._meta.label}: no choice to poison"
     for name, related in targets:
         foreign = w.rows_a.get(related) or related._default_manager.filter(organization=w.t.org_a).first()
         if related is User:
@@ -988,17 +1051,49 @@ def test_an_admin_add_form_refuses_a_foreign_choice_like_a_missing_one(w: World,
         assert status == 200 and "errorlist" in text, f"{model._meta.label}.{name}"
 
 
-def test_the_membership_add_form_does_not_tell_which_addresses_have_an_account(w: World) -> None:
-    """Accounts are global: the form asks for and checks the initial password whatever the address, so its errors
-    tell nothing. (Once a person is added, the member list shows their account as it is: a known limit until
-    adding becomes an invitation the person accepts.)"""
+def test_the_membership_add_form_adds_no_one_whatever_the_address(w: World) -> None:
+    """Nobody is added to an organization from the admin (issue 15): the form answers 403 for any address."""
     url = reverse("admin:labeling_membership_add")
 
     def request(client: Client, value: str) -> Any:
-        return client.post(url, {"email": value, "role": Role.ANNOTATOR}, follow=True)
+        return client.post(url, {"email": value, "role": Role.ANNOTATOR, "password": "a-long-password-9"})
 
-    def weak(client: Client, value: str) -> Any:
-        return client.post(url, {"email": value, "role": Role.ANNOTATOR, "password": "123"}, follow=True)
+    status, *_ = _both(w, "session:admin_b", request, "annie@world-a.example", "nobody@world-c.example")
+    assert status == 403
 
-    _both(w, "session:admin_b", request, "annie@world-a.example", "nobody@world-c.example")
-    _both(w, "session:admin_b", weak, "annie@world-a.example", "nobody@world-c.example")
+
+#: What differs between two invitations whatever their address: ids, times (in the API's JSON, the admin's list).
+VARYING_JSON_RE = re.compile(r'"(id|created_at|expires_at|last_sent_at)":("[^"]*"|\d+)')
+VARYING_PAGE_RE = re.compile(
+    r'/invitation/\d+/|name="_selected_action" value="\d+"|\w+\.?\s\d+,\s\d{4},\s(\d+(:\d+)?\s[ap]\.m\.|noon|midnight)'
+)
+
+
+@pytest.mark.parametrize("credential", ["session:admin_b", "key:full_b"])
+def test_an_invitation_tells_nothing_of_the_address_elsewhere(w: World, credential: str) -> None:
+    """Inviting an address that has an account in organization A (its member Annie) answers exactly as inviting
+    one that exists nowhere, in the admin (the redirect and the page it leads to) and the API; nothing of A shows,
+    and nothing of A is written."""
+    answers = []
+    for value in ("annie@world-a.example", "nobody@world-c.example"):
+        with _rolled_back():
+            client = w.client(credential)
+            if credential.startswith("key:"):
+                body = json.dumps({"email": value, "role": Role.MANAGER})
+                response = client.post(reverse("api-invitations"), body, content_type=JSON)
+                text = VARYING_JSON_RE.sub("…", response.content.decode())
+            else:
+                response = client.post(reverse("admin:labeling_invitation_add"), {"email": value, "role": "manager"})
+                assert response.status_code == 302, response.content
+                page = client.get(response["Location"])
+                text = VARYING_PAGE_RE.sub("…", page.content.decode())
+                text = PER_RESPONSE_RE.sub("", text)
+            assert response.status_code in (201, 302)
+            text = text.replace(value, "{email}")  # what B typed comes back; nothing else of A may
+            assert [marker for marker in markers(w) if marker in text] == []
+            assert "Annie" not in text and "World A" not in text
+            assert _rows_of_a(snapshot(w)) == _rows_of_a(w.baseline)
+            answers.append((response.status_code, response.get("Location"), text))
+    if answers[0] != answers[1]:
+        diff = "\n".join(difflib.unified_diff(answers[0][2].splitlines(), answers[1][2].splitlines(), lineterm=""))
+        pytest.fail(f"{credential}: the answers differ:\n{diff}")

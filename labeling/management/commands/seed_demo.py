@@ -29,7 +29,7 @@ from labeling import demo_data
 from labeling.models import Annotation, Label, Membership, Organization, Project, ProjectKind, ProjectStats, Role, Task
 from labeling.services import (
     annotation_record,
-    membership_add,
+    membership_create,
     project_create,
     project_label_values,
     project_stats_refresh,
@@ -318,7 +318,8 @@ class Command(BaseCommand):
         if Membership.objects.for_org(organization).filter(user=user).exists():
             tally.add("memberships", present=1)
         else:
-            membership_add(organization=organization, email=person.email, role=person.role)
+            # The operator seeds these accounts for the people themselves: no invitation to accept.
+            membership_create(organization=organization, user=user, role=person.role)
             tally.add("memberships", created=1)
         return user
 
