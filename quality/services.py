@@ -567,10 +567,10 @@ def _write_scores(
         old = previous.get(annotator_id)
         reasons = []
         if project.auto_pause and figures["pause_gold"][i]:
-            reasons.append(
-                f"gold accuracy {gold.rate[i]:.0%} on {int(gold.n[i])} gold tasks is below the project's "
-                f"{project.pause_gold_threshold:.0%}"
-            )
+            # The annotator reads this reason: no live rate or count of gold tasks, which, set against the day-old
+            # figure on their home page, would tell them how many of today's tasks were gold (managers see both on
+            # the dashboard).
+            reasons.append(f"gold accuracy is below the project's {project.pause_gold_threshold:.0%}")
         if project.auto_pause and figures["pause_random"][i]:
             reasons.append("judgments agree with other annotators about as often as random clicking would")
         paused_at = old.paused_at if old else None

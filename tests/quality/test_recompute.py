@@ -125,6 +125,10 @@ def test_low_gold_accuracy_pauses_in_that_project_and_a_manager_can_lift_it(tena
     score = AnnotatorScore.objects.get(project=project, annotator=random_user)
     assert score.low_gold_accuracy and score.paused_at is not None
     assert "gold accuracy" in score.pause_reason
+    # The annotator reads the reason: it names the threshold only, never their live rate or how many gold tasks
+    # they had (set against the day-old figure on /work/, that would count today's gold tasks).
+    assert score.pause_reason.startswith("Paused automatically: gold accuracy is below the project's 60%")
+    assert not any(character.isdigit() for character in score.pause_reason.replace("60%", ""))
     assert next_task(annotator=random_user, project=project) is None  # routing stops here...
     assert next_task(annotator=random_user, project=other) is not None  # ...and only here
     good = AnnotatorScore.objects.get(project=project, annotator=planted.annotators["good0"])
