@@ -1,20 +1,23 @@
 """What every import shares: the row readers (JSON Lines, JSON array, CSV; streamed), the report, the driver
-that runs a writer over the rows in one transaction (all or nothing, or skipping bad rows), and the lock that
-serialises imports into one project."""
+that runs a writer over the rows in one transaction (all or nothing, or skipping bad rows, or nothing at all once
+past a time limit), and the lock that serialises imports into one project."""
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import json
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Final
 
 import orjson
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from labeling.models import Project
 from labeling.validation import MAX_JSON_DEPTH, NUL_MESSAGE, json_value_problem
@@ -23,6 +26,8 @@ FORMATS: Final = ("jsonl", "json", "csv")
 MODES: Final = ("create", "upsert")
 ON_ERROR: Final = ("abort", "skip")
 BATCH: Final = 2_000
+# Rows between two looks at the clock of an import with a time limit.
+DEADLINE_CHECK_ROWS: Final = 256
 MAX_ROW_BYTES: Final = 16 * 1024 * 1024
 MAX_REPORTED_ERRORS: Final = 1_000
 READ_CHUNK: Final = 1 << 20
@@ -323,6 +328,61 @@ class Rollback(Exception):
     """Raised inside the transaction to undo an import that found bad rows (``on_error="abort"``)."""
 
 
+class ImportTimeout(Exception):
+    """The import ran past its time limit and was rolled back: nothing was written."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the import did not finish within {seconds:g} seconds; nothing was written")
+        self.seconds = seconds
+
+
+class _Watchdog:
+    """Cancels whatever statement the connection is running once ``seconds`` have passed, and again every
+    ``REPEAT`` seconds until stopped: a statement past the deadline (a ``COPY``, the settle, the ``COMMIT`` with its
+    deferred checks) fails at once instead of running on. A cancel that finds the connection idle does nothing, so
+    :func:`run_import` also checks the clock between rows. PostgreSQL cancels through its protocol, SQLite through
+    ``interrupt()``; both may be called from another thread."""
+
+    REPEAT: Final = 0.25
+
+    def __init__(self, seconds: float) -> None:
+        connection.ensure_connection()
+        self.raw = connection.connection
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+        self.fired = False
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="import-watchdog", daemon=True)
+        self._thread.start()
+
+    @property
+    def expired(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def _run(self) -> None:
+        wait = self.seconds
+        while not self._stop.wait(max(wait, 0.0)):
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                self.fired = True
+                with contextlib.suppress(Exception):  # a connection already gone has nothing to cancel
+                    if hasattr(self.raw, "cancel_safe"):
+                        self.raw.cancel_safe()
+                    elif hasattr(self.raw, "cancel"):
+                        self.raw.cancel()
+                    else:
+                        self.raw.interrupt()
+            wait = self.REPEAT
+
+    def stop(self) -> None:
+        """No cancel is sent after this returns (one in flight is waited for)."""
+        with self._lock:
+            self._stop.set()
+        self._thread.join()
+
+
 class RowWriter:
     """Where an import's clean rows go: ``add`` each, then ``flush`` once at the end."""
 
@@ -336,11 +396,70 @@ class RowWriter:
         """Called when the import fails before ``flush``: let go of anything half-sent (an open ``COPY``)."""
 
 
-def import_lock(project: Project) -> None:
-    """Serialise imports into one project until the transaction ends (SQLite serialises writers anyway)."""
+@dataclass(frozen=True)
+class RowCost:
+    """What one row of an import kind costs: its typical size in bytes (on the small side, so that an estimate errs
+    towards a background job) and the time to import it (measured with ``bench/import_export.py`` on 2 cores)."""
+
+    typical_bytes: int
+    seconds: float
+
+
+# Measured (bench/import_export.py and an in-process run, 2 cores, PostgreSQL): tasks 29,000/s at 1.2 KB a row;
+# judgments 11,000/s at 113-152 bytes; predictions 12,000/s at 63 bytes.
+ROW_COSTS: Final = {
+    "tasks": RowCost(typical_bytes=400, seconds=35e-6),
+    "annotations": RowCost(typical_bytes=100, seconds=90e-6),
+    "predictions": RowCost(typical_bytes=40, seconds=85e-6),
+}
+
+
+def import_seconds_estimate(*, kind: str, size: int) -> float:
+    """About how long importing ``size`` bytes of ``kind`` rows takes, before anything is read: the API runs an
+    import in the request only when this is small (``IMPORT_SYNC_SECONDS``)."""
+    cost = ROW_COSTS[kind]
+    return size / cost.typical_bytes * cost.seconds
+
+
+# A task's id by its external id, each a lookup of its own in the (project, external id) key on PostgreSQL: a LATERAL
+# subquery behind OFFSET 0, which the planner keeps as it is, with the project's id as a sub-select, which the planner
+# estimates without its value. During and right after a bulk import the statistics say nothing of the new rows, or
+# of a project made since they were taken: the plan for the whole list (external_id = ANY(...)) read every task of
+# the project for every batch, and a per-key lookup with the project's id as a literal ("too rare to matter") did so
+# for every key (50,000 predictions took half an hour). The list goes as one JSON parameter (thousands of
+# placeholders, or a list the driver adapts element by element, cost more than the query). SQLite: placeholders.
+_TASK_IDS_POSTGRES: Final = """
+SELECT t.external_id, t.id FROM json_array_elements_text(%s::json) AS k(external_id)
+CROSS JOIN LATERAL (
+  SELECT id, external_id FROM labeling_task
+  WHERE project_id = (SELECT %s::int8) AND external_id = k.external_id OFFSET 0
+) AS t"""
+_TASK_IDS: Final = "SELECT external_id, id FROM labeling_task WHERE project_id = %s AND external_id IN ({placeholders})"
+
+
+def task_ids_by_external_id(*, project: Project, external_ids: list[str]) -> dict[str, int]:
+    """The ids of ``project``'s tasks among ``external_ids`` (the project is the caller's, resolved inside its
+    organization; external ids are unique per project)."""
+    if not external_ids:
+        return {}
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_TASK_IDS_POSTGRES, [orjson.dumps(external_ids).decode(), project.pk])
+        else:
+            placeholders = ", ".join(["%s"] * len(external_ids))
+            cursor.execute(_TASK_IDS.format(placeholders=placeholders), [project.pk, *external_ids])
+        return dict(cursor.fetchall())
+
+
+def import_begin(project: Project) -> None:
+    """Serialise imports into one project until the transaction ends (SQLite serialises writers anyway), and turn
+    PostgreSQL's JIT compilation off for the import's statements: they look keys up, and with no statistics yet for
+    the rows being imported the planner's cost estimates run into millions, which made it compile each batch's
+    statements (up to 300 ms each) to save nothing."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [0x1A70, project.pk])
+            cursor.execute("SET LOCAL jit = off")
 
 
 def check_options(fmt: str, mode: str, on_error: str) -> None:
@@ -363,43 +482,75 @@ def run_import(
     report: ImportReport,
     setup: Callable[[], tuple[tuple[str, ...], Callable[[int, Any], Any], RowWriter]],
     progress: Callable[[int], None] | None = None,
+    time_limit: float | None = None,
 ) -> ImportReport:
     """Read ``stream`` row by row into the writer that ``setup`` returns (with its columns and row cleaner), in one
     transaction under the project's import lock. A cleaner returns the row to write, or ``None`` after reporting
     its problems. Bad rows roll everything back unless ``report.on_error == "skip"``; an unreadable file always
-    does."""
+    does. With ``time_limit`` (seconds), an import still running then — waiting for the project's lock, reading,
+    writing or committing — is rolled back and ``ImportTimeout`` raised: nothing is written."""
+    watchdog = _Watchdog(time_limit) if time_limit is not None else None
     try:
         with transaction.atomic():
-            import_lock(project)
-            columns, clean, writer = setup()
             try:
-                for row, record in read_records(stream, fmt, columns):
-                    report.rows = row
-                    if isinstance(record, RowError):
-                        report.add_error(record.row, record.field, record.message)
-                        cleaned = None
-                    else:
-                        cleaned = clean(row, record)
-                    if cleaned is None:
-                        report.skipped += report.on_error == "skip"
-                    else:
-                        writer.add(cleaned)
-                    if progress is not None and row % BATCH == 0:
-                        progress(row)
-                writer.flush()
-            except ImportFileError as error:
-                report.add_error(error.row, "file", error.message)
-                writer.discard()
-                raise Rollback from None
+                _import_rows(project, stream, fmt, report, setup, progress, watchdog)
             except BaseException:
-                writer.discard()
+                if watchdog is not None:
+                    watchdog.stop()  # no cancel may reach the rollback
                 raise
-            if report.error_count and report.on_error == "abort":
-                raise Rollback
-            report.committed = True
     except Rollback:
         report.committed = False
         report.created = report.updated = report.unchanged = 0
+    except DatabaseError:
+        if watchdog is not None and watchdog.fired:  # the watchdog cancelled a statement, or the commit
+            raise ImportTimeout(watchdog.seconds) from None
+        raise
+    finally:
+        if watchdog is not None:
+            watchdog.stop()
     if progress is not None:
         progress(report.rows)
     return report
+
+
+def _import_rows(
+    project: Project,
+    stream: IO[bytes],
+    fmt: str,
+    report: ImportReport,
+    setup: Callable[[], tuple[tuple[str, ...], Callable[[int, Any], Any], RowWriter]],
+    progress: Callable[[int], None] | None,
+    watchdog: _Watchdog | None,
+) -> None:
+    """``run_import``'s work inside its transaction; raises ``Rollback`` when nothing may be written."""
+    import_begin(project)
+    columns, clean, writer = setup()
+    try:
+        for row, record in read_records(stream, fmt, columns):
+            report.rows = row
+            if isinstance(record, RowError):
+                report.add_error(record.row, record.field, record.message)
+                cleaned = None
+            else:
+                cleaned = clean(row, record)
+            if cleaned is None:
+                report.skipped += report.on_error == "skip"
+            else:
+                writer.add(cleaned)
+            if row % DEADLINE_CHECK_ROWS == 0 and watchdog is not None and watchdog.expired:
+                raise ImportTimeout(watchdog.seconds)
+            if progress is not None and row % BATCH == 0:
+                progress(row)
+        writer.flush()
+    except ImportFileError as error:
+        report.add_error(error.row, "file", error.message)
+        writer.discard()
+        raise Rollback from None
+    except BaseException:
+        writer.discard()
+        raise
+    if report.error_count and report.on_error == "abort":
+        raise Rollback
+    if watchdog is not None and watchdog.expired:
+        raise ImportTimeout(watchdog.seconds)
+    report.committed = True

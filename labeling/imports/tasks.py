@@ -40,7 +40,16 @@ from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
 
-from labeling.imports.reading import BATCH, ImportReport, Invalid, RowWriter, check_options, csv_value, run_import
+from labeling.imports.reading import (
+    BATCH,
+    ImportReport,
+    Invalid,
+    RowWriter,
+    check_options,
+    csv_value,
+    run_import,
+    task_ids_by_external_id,
+)
 from labeling.models import Project, ProjectKind, Task, TaskStatus, shuffle_key
 from labeling.services import project_label_values, project_stats_request_refresh
 from labeling.validation import (
@@ -264,9 +273,10 @@ class _Writer(RowWriter):
         self.requiring: list[_Row] = []  # written rows with requirements: their ids are read at the sync
         self.session: _CopySession | _ListSession | None = None
         self.seen = _SeenIds()
-        # Imports into the project are serialised: tasks above this id were created by this import.
+        # Imports into the project are serialised: tasks above this id were created by this import. The table's
+        # newest id (the end of its primary key) serves as well as the project's, without reading the project.
+        self.max_before = Task.objects.aggregate(top=Max("id"))["top"] or 0
         tasks = Task.objects.for_org(self.org).filter(project=self.project)
-        self.max_before = tasks.aggregate(top=Max("id"))["top"] or 0
         existing = tasks.values_list("external_id", flat=True).order_by()
         chunk: list[str] = []
         for external_id in existing.iterator(chunk_size=BATCH):
@@ -349,15 +359,18 @@ class _Writer(RowWriter):
             self._add_requirements(requiring)
 
     def _resolve(self, suspects: list[_Suspect]) -> None:
-        fields = ["id", "external_id"]
-        if self.mode == "upsert":
-            fields += ["payload", "meta", "gold_label", "predictions", "judgment_count"]
-        existing = {
-            values["external_id"]: values
-            for values in Task.objects.for_org(self.org)
-            .filter(project=self.project, external_id__in=[suspect.row.external_id for suspect in suspects])
-            .values(*fields)
-        }
+        ids = task_ids_by_external_id(
+            project=self.project, external_ids=[suspect.row.external_id for suspect in suspects]
+        )
+        existing: dict[str, dict[str, Any]] = {external_id: {"id": pk} for external_id, pk in ids.items()}
+        if self.mode == "upsert" and ids:
+            # By primary key alone: the ids are the project's (found inside it), and a condition on the organization
+            # or the project as well let the planner, with statistics from before they existed, read all their tasks
+            # for every batch.
+            fields = ("project_id", "external_id", "payload", "meta", "gold_label", "predictions", "judgment_count")
+            for values in Task.objects.filter(pk__in=list(ids.values())).order_by().values("id", *fields):
+                if values["project_id"] == self.project.pk:
+                    existing[values["external_id"]] = values
         new: list[_Row] = []
         changed: list[tuple[_Row, dict[str, Any]]] = []
         taken: dict[str, int] = {}
@@ -383,11 +396,7 @@ class _Writer(RowWriter):
     def _add_requirements(self, rows: list[_Row]) -> None:
         from routing.models import TaskRequirement
 
-        ids = dict(
-            Task.objects.for_org(self.org)
-            .filter(project=self.project, external_id__in=[row.external_id for row in rows])
-            .values_list("external_id", "id")
-        )
+        ids = task_ids_by_external_id(project=self.project, external_ids=[row.external_id for row in rows])
         TaskRequirement.objects.bulk_create(
             TaskRequirement(organization_id=self.org, task_id=ids[row.external_id], qualification_id=q, min_level=1)
             for row in rows
@@ -548,10 +557,12 @@ def tasks_import(
     mode: str = "create",
     on_error: str = "abort",
     progress: Callable[[int], None] | None = None,
+    time_limit: float | None = None,
 ) -> ImportReport:
     """Import the tasks in ``stream`` (bytes) into ``project``; see the module docstring. Returns the report;
     ``report.committed`` says whether anything was written. ``ValidationError`` for an unknown format, mode or
-    ``on_error``; an unreadable file is reported as an error of the row where reading stopped."""
+    ``on_error``; an unreadable file is reported as an error of the row where reading stopped. ``time_limit``:
+    seconds after which the import stops and writes nothing (``ImportTimeout``)."""
     check_options(fmt, mode, on_error)
     report = ImportReport(mode=mode, on_error=on_error)
 
@@ -563,7 +574,9 @@ def tasks_import(
             _Writer(ctx, report, mode),
         )
 
-    run_import(project=project, stream=stream, fmt=fmt, report=report, setup=setup, progress=progress)
+    run_import(
+        project=project, stream=stream, fmt=fmt, report=report, setup=setup, progress=progress, time_limit=time_limit
+    )
     if report.committed and (report.created or report.updated):
         project_stats_request_refresh(project_ids=[project.pk])
     return report

@@ -16,14 +16,16 @@ releases the lease they held and ``leases_expire`` (beat) releases the leases of
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
@@ -407,7 +409,13 @@ def _posterior(evidence: list[tuple[str, Any]], project_id: int) -> dict[str, fl
     annotator has been scored there (else ``None``: the vote share decides)."""
     if any(confusion is None for _, confusion in evidence):
         return None
-    priors = sql.project_priors(project=project_id)
+    return _posterior_with(evidence, sql.project_priors(project=project_id))
+
+
+def _posterior_with(evidence: list[tuple[str, Any]], priors: Mapping[str, float] | None) -> dict[str, float] | None:
+    """``_posterior`` given the project's priors (read once for a whole batch of tasks by ``tasks_settle``)."""
+    if any(confusion is None for _, confusion in evidence):
+        return None
     labels = list(priors or {})
     if not labels or any(label not in labels for label, _ in evidence):
         return None
@@ -472,3 +480,156 @@ def task_progress_refresh(*, task: Task, project: Project) -> Task:
         )
     task.refresh_from_db()
     return task
+
+
+def tasks_settle(*, project: Project, task_ids: Collection[int], now: datetime | None = None) -> None:
+    """Recount and settle many of ``project``'s tasks at once, exactly as a submit settles one (``_settle``): for a
+    bulk import of judgments, where a query or two per task was the import's whole cost.
+
+    Takes the tasks' row locks in id order (a caller that changed their judgments holds them already), reads every
+    task's judgments with their annotators' fitted confusion matrices in one query, decides each task with
+    ``consensus_outcome`` (the Dawid-Skene posterior once every judging annotator is scored; the project's priors
+    read once) and writes them all with one ``UPDATE … FROM`` the list of outcomes; gold tasks get their count only,
+    and ``completed_at`` follows ``_settle``'s rule. Runs inside the caller's transaction, if any.
+    """
+    ids = sorted(set(task_ids))
+    if not ids:
+        return
+    now = now or timezone.now()
+    with transaction.atomic():
+        gold = _tasks_lock(project.pk, ids)
+        evidence = _batch_evidence(list(gold))
+        priors: list[Mapping[str, float] | None] = []  # read on first need, once
+        settled: list[Settled] = []
+        for task_id, is_gold in gold.items():
+            judged = evidence.get(task_id, [])
+            if is_gold:
+                settled.append((task_id, len(judged), None, None, None, None, True))
+                continue
+            posterior = None
+            if len(judged) >= project.min_judgments and all(confusion is not None for _, confusion in judged):
+                if not priors:
+                    priors.append(sql.project_priors(project=project.pk))
+                posterior = _posterior_with(judged, priors[0])
+            status, resolution, consensus_label, extra = consensus_outcome(
+                dict(Counter(label for label, _ in judged)),
+                min_judgments=project.min_judgments,
+                max_judgments=project.max_judgments,
+                threshold=project.consensus_threshold,
+                posterior=posterior,
+            )
+            settled.append((task_id, len(judged), status, resolution, consensus_label, extra, False))
+        _tasks_settled_write(settled, now)
+
+
+# (task id, judgments, status, resolution, consensus label, extra judgments, is gold)
+Settled = tuple[int, int, str | None, str | None, str | None, int | None, bool]
+SETTLE_WRITE_ROWS = 2_000  # SQLite: tasks per UPDATE (7 parameters each stays below its 32,766)
+
+
+def _placeholders(values: list[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _int_array(values: list[int]) -> str:
+    """A PostgreSQL array literal of whole numbers, as one text parameter: the driver would adapt a list element by
+    element in Python, which cost more than the statements it feeds."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def _tasks_lock(project_id: int, task_ids: list[int]) -> dict[int, bool]:
+    """Lock the project's tasks among ``task_ids`` in id order; whether each is gold. Found by primary key alone
+    (one array parameter on PostgreSQL), so that no plan can read the whole project; rows of another project (the
+    caller resolved the ids in the organization's project, so there are none) are left alone."""
+    if connection.vendor == "postgresql":
+        query = (
+            "SELECT id, project_id, gold_label FROM labeling_task WHERE id = ANY(%s::int8[]) ORDER BY id "
+            "FOR NO KEY UPDATE"
+        )
+        params: list[Any] = [_int_array(task_ids)]
+    else:  # SQLite serialises writers: nothing to lock
+        query = f"SELECT id, project_id, gold_label FROM labeling_task WHERE id IN ({_placeholders(task_ids)})"  # noqa: S608
+        params = task_ids
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        rows = sorted(cursor.fetchall())
+    return {task_id: gold_label is not None for task_id, project, gold_label in rows if project == project_id}
+
+
+# Each task's judgments are a lookup of their own (a LATERAL subquery behind OFFSET 0, which the planner keeps as
+# it is): right after a bulk import the table has no statistics yet, and a plan for the whole list of tasks could
+# read all of it, once per batch.
+_EVIDENCE_POSTGRES = """
+SELECT a.task_id, a.label, s.confusion
+FROM unnest(%s::int8[]) AS k(task_id)
+CROSS JOIN LATERAL (
+  SELECT j.task_id, j.label, j.project_id, j.annotator_id FROM labeling_annotation j
+  WHERE j.task_id = k.task_id OFFSET 0
+) AS a
+LEFT JOIN quality_annotatorscore s ON s.project_id = a.project_id AND s.annotator_id = a.annotator_id"""
+_EVIDENCE = """
+SELECT a.task_id, a.label, s.confusion FROM labeling_annotation a
+LEFT JOIN quality_annotatorscore s ON s.project_id = a.project_id AND s.annotator_id = a.annotator_id
+WHERE a.task_id IN ({placeholders})"""
+
+
+def _batch_evidence(task_ids: list[int]) -> dict[int, list[tuple[str, Any]]]:
+    """``sql.judgment_evidence`` for many tasks in one query: per task, each judgment's label with its annotator's
+    confusion matrix (``None`` if not scored)."""
+    if not task_ids:
+        return {}
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_EVIDENCE_POSTGRES, [_int_array(task_ids)])
+        else:
+            cursor.execute(_EVIDENCE.format(placeholders=_placeholders(task_ids)), task_ids)
+        rows = cursor.fetchall()
+    evidence: dict[int, list[tuple[str, Any]]] = {}
+    for task_id, label, confusion in rows:
+        # SQLite hands JSON over as text; PostgreSQL's driver decodes it.
+        scored = json.loads(confusion) if isinstance(confusion, str) else confusion
+        evidence.setdefault(task_id, []).append((label, scored))
+    return evidence
+
+
+_SETTLED_WRITE = """
+UPDATE labeling_task SET
+  judgment_count = v.n,
+  status = CASE WHEN v.gold THEN labeling_task.status ELSE v.status END,
+  resolution = CASE WHEN v.gold THEN labeling_task.resolution ELSE v.resolution END,
+  consensus_label = CASE WHEN v.gold THEN labeling_task.consensus_label ELSE v.label END,
+  extra_judgments = CASE WHEN v.gold THEN labeling_task.extra_judgments ELSE v.extra END,
+  completed_at = CASE
+    WHEN v.gold THEN labeling_task.completed_at
+    WHEN v.status = %s THEN COALESCE(labeling_task.completed_at, %s)
+    ELSE NULL END,
+  updated_at = %s
+FROM {source}
+WHERE labeling_task.id = v.id"""
+# PostgreSQL: the outcomes as one JSON parameter (orjson writes it; the driver would adapt seven lists element by
+# element). Elsewhere: rows of VALUES, whose columns are named column1…column7. A gold task keeps its status,
+# resolution, label, extra judgments and completed_at.
+_SETTLED_JSON = (
+    "json_to_recordset(%s::json) AS v(id int8, n int4, status text, resolution text, label text, extra int4, gold bool)"
+)
+_SETTLED_VALUES = (
+    "(SELECT column1 AS id, column2 AS n, column3 AS status, column4 AS resolution, column5 AS label, "
+    "column6 AS extra, column7 AS gold FROM (VALUES {rows}) AS settled_values) AS v"
+)
+
+
+def _tasks_settled_write(settled: list[Settled], now: datetime) -> None:
+    """Write every settled task in one ``UPDATE … FROM`` the outcomes (on SQLite, in pieces of
+    ``SETTLE_WRITE_ROWS``): what ``_settle``'s UPDATEs write, for each task."""
+    stamp = sql.timestamp(now)
+    head = [TaskStatus.COMPLETE.value, stamp, stamp]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            names = ("id", "n", "status", "resolution", "label", "extra", "gold")
+            outcomes = orjson.dumps([dict(zip(names, row, strict=True)) for row in settled]).decode()
+            cursor.execute(_SETTLED_WRITE.format(source=_SETTLED_JSON), [*head, outcomes])
+            return
+        for start in range(0, len(settled), SETTLE_WRITE_ROWS):
+            chunk = settled[start : start + SETTLE_WRITE_ROWS]
+            source = _SETTLED_VALUES.format(rows=", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk)))
+            cursor.execute(_SETTLED_WRITE.format(source=source), head + [value for row in chunk for value in row])
