@@ -236,9 +236,17 @@ REST_FRAMEWORK = {
 }
 # Imports: a body larger than this is refused with 413 before anything is read.
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 2 * 1024**3, minimum=1)
-# Bodies larger than this (or ?async=1) are saved to IMPORT_DIR and imported by a Celery worker: the API answers
-# 202 with the job's URL. IMPORT_DIR must be shared between the web and worker machines.
+# An import runs in the request when its estimated work (its size over the typical row of its kind, times the
+# measured time per row: labeling/imports/reading.py) is at most IMPORT_SYNC_SECONDS and its body at most
+# IMPORT_ASYNC_BYTES; otherwise (or with ?async=1) the body is saved to IMPORT_DIR and imported by a Celery worker:
+# the API answers 202 with the job's URL. ?async=0 asks for the request whatever the estimate. IMPORT_DIR must be
+# shared between the web and worker machines.
 IMPORT_ASYNC_BYTES = env_int("IMPORT_ASYNC_BYTES", 64 * 1024**2, minimum=1)
+IMPORT_SYNC_SECONDS = env_int("IMPORT_SYNC_SECONDS", 10, minimum=0)
+# An import still running in the request after this many seconds is rolled back (nothing written) and answered
+# with 503 naming ?async=1, so the client always gets an answer: keep it below the web server's worker timeout
+# (gunicorn --timeout) and any proxy's read timeout.
+IMPORT_SYNC_MAX_SECONDS = env_int("IMPORT_SYNC_MAX_SECONDS", 45, minimum=1)
 IMPORT_DIR = Path(env_str("IMPORT_DIR", str(VAR_DIR / "imports")))
 
 # Exports hold tasks completed at least this long ago, so that a `since` pull cannot miss a task whose completing

@@ -18,6 +18,7 @@ from labeling.api.base import TenantAPIView
 from labeling.imports import FORMATS, MODES, ON_ERROR, ImportReport, tasks_import
 from labeling.imports.history import annotations_import, predictions_import
 from labeling.imports.jobs import import_job_create, import_job_progress
+from labeling.imports.reading import ImportTimeout, import_seconds_estimate
 from labeling.models import ImportJob
 from labeling.tenancy import access_object
 
@@ -99,7 +100,10 @@ class ImportJobSerializer(serializers.Serializer):
 
 IMPORT_PARAMETERS = [
     OpenApiParameter(
-        "async", bool, description="Run as a background job (202 with its URL); automatic for large files."
+        "async",
+        bool,
+        description="1: run as a background job (202 with its URL); 0: in the request (503 if it runs past the "
+        "server's limit, nothing written). Without it, the server decides by the work the file holds.",
     ),
     OpenApiParameter("format", str, enum=list(FORMATS), description="Overrides the Content-Type / file name."),
     OpenApiParameter("mode", str, enum=list(MODES), description="upsert: update tasks whose external_id exists."),
@@ -114,8 +118,11 @@ def _check_parameters(request: Request, allowed: tuple[str, ...]) -> None:
 
 
 class ImportView(TenantAPIView):
-    """Reads the body as a stream and answers with the import's report (200 when written, 400 when not), or, for
-    a body over ``IMPORT_ASYNC_BYTES`` or with ``?async=1``, spools it and answers 202 with the job's URL."""
+    """Reads the body as a stream and answers with the import's report (200 when written, 400 when not), or spools
+    it and answers 202 with the job's URL when the work is too much for a request (see :meth:`in_request`).
+
+    An import in the request that runs past ``IMPORT_SYNC_MAX_SECONDS`` is rolled back and answered with 503 naming
+    ``?async=1``: the client gets an answer before the web server's timeout could cut the connection."""
 
     kind = "tasks"
     parameters: tuple[str, ...] = ("format", "on_error", "async")
@@ -124,15 +131,28 @@ class ImportView(TenantAPIView):
         # Not ``options``: that name is the view's handler of HTTP OPTIONS (shadowing it made OPTIONS a 500).
         return {"on_error": request.query_params.get("on_error", "abort")}
 
-    def run(self, project: Any, stream: IO[bytes], fmt: str, options: dict[str, Any]) -> ImportReport:
+    def run(
+        self, project: Any, stream: IO[bytes], fmt: str, options: dict[str, Any], time_limit: float
+    ) -> ImportReport:
         raise NotImplementedError
+
+    def in_request(self, asked: str | None, length: int) -> bool:
+        """Whether to import in the request: ``?async=0`` / ``?async=1`` decide; otherwise the estimated work
+        (``import_seconds_estimate``) must be within ``IMPORT_SYNC_SECONDS`` and the body within
+        ``IMPORT_ASYNC_BYTES``."""
+        if asked is not None:
+            return asked in ("0", "false")
+        estimate = import_seconds_estimate(kind=self.kind, size=length)
+        return estimate <= settings.IMPORT_SYNC_SECONDS and length <= settings.IMPORT_ASYNC_BYTES
 
     def post(self, request: Request, project_id: int) -> Response:
         project = self.project(project_id)
         _check_parameters(request, self.parameters)
-        run_async = request.query_params.get("async", "0").lower()
-        if run_async not in ("0", "1", "true", "false"):
-            raise ValidationError({"async": ["must be 1 or 0"]})
+        asked = request.query_params.get("async")
+        if asked is not None:
+            asked = asked.lower()
+            if asked not in ("0", "1", "true", "false"):
+                raise ValidationError({"async": ["must be 1 or 0"]})
         try:
             stream, fmt = import_source(request)
         except PayloadTooLarge:
@@ -140,7 +160,7 @@ class ImportView(TenantAPIView):
             return Response({"detail": f"The file is larger than {limit:,} bytes."}, status=413)
         options = self.import_options(request) | {"format": fmt}
         length = int(request._request.META.get("CONTENT_LENGTH") or 0)
-        if run_async in ("1", "true") or length > settings.IMPORT_ASYNC_BYTES:
+        if not self.in_request(asked, length):
             try:
                 job = import_job_create(project=project, kind=self.kind, stream=stream, options=options)
             except OverflowError:
@@ -148,7 +168,15 @@ class ImportView(TenantAPIView):
                 return Response({"detail": f"The file is larger than {limit:,} bytes."}, status=413)
             url = request.build_absolute_uri(reverse("api-import-job", args=[job.pk]))
             return Response({"job": url, **import_job_progress(job)}, status=status.HTTP_202_ACCEPTED)
-        report = self.run(project, stream, fmt, options)
+        limit = settings.IMPORT_SYNC_MAX_SECONDS
+        try:
+            report = self.run(project, stream, fmt, options, limit)
+        except ImportTimeout:
+            detail = (
+                f"The import did not finish within {limit:,} seconds, the longest an import may run in the request; "
+                "nothing was written. Send it again with ?async=1 to import it as a background job."
+            )
+            return Response({"detail": detail, "committed": False}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         code = status.HTTP_200_OK if report.committed else status.HTTP_400_BAD_REQUEST
         return Response(report.as_dict(), status=code)
 
@@ -212,11 +240,17 @@ def import_body(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class ImportTimeoutSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="Why: the import ran past IMPORT_SYNC_MAX_SECONDS; send it with ?async=1.")
+    committed = serializers.BooleanField(help_text="Always false: nothing was written.")
+
+
 IMPORT_RESPONSES = {
     200: ImportReportSerializer,
     202: ImportJobSerializer,
     400: ImportReportSerializer,
     413: OpenApiTypes.OBJECT,
+    503: ImportTimeoutSerializer,
 }
 
 
@@ -227,8 +261,17 @@ class TaskImportView(ImportView):
     def import_options(self, request: Request) -> dict[str, Any]:
         return super().import_options(request) | {"mode": request.query_params.get("mode", "create")}
 
-    def run(self, project: Any, stream: IO[bytes], fmt: str, options: dict[str, Any]) -> ImportReport:
-        return tasks_import(project=project, stream=stream, fmt=fmt, mode=options["mode"], on_error=options["on_error"])
+    def run(
+        self, project: Any, stream: IO[bytes], fmt: str, options: dict[str, Any], time_limit: float
+    ) -> ImportReport:
+        return tasks_import(
+            project=project,
+            stream=stream,
+            fmt=fmt,
+            mode=options["mode"],
+            on_error=options["on_error"],
+            time_limit=time_limit,
+        )
 
     @extend_schema(
         operation_id="tasks_import",
@@ -251,20 +294,28 @@ class AnnotationImportView(ImportView):
             raise ValidationError({"create_annotators": ["must be 1 or 0"]})
         return super().import_options(request) | {"create_annotators": create in ("1", "true")}
 
-    def run(self, project: Any, stream: IO[bytes], fmt: str, options: dict[str, Any]) -> ImportReport:
+    def run(
+        self, project: Any, stream: IO[bytes], fmt: str, options: dict[str, Any], time_limit: float
+    ) -> ImportReport:
         return annotations_import(
             project=project,
             stream=stream,
             fmt=fmt,
             on_error=options["on_error"],
             create_annotators=options["create_annotators"],
+            time_limit=time_limit,
         )
 
     @extend_schema(
         operation_id="annotations_import",
         parameters=[
             *(parameter for parameter in IMPORT_PARAMETERS if parameter.name != "mode"),
-            OpenApiParameter("create_annotators", bool, description="Add unknown annotators as members."),
+            OpenApiParameter(
+                "create_annotators",
+                bool,
+                description="An annotator who is not a member becomes this organization's own pseudonymous "
+                "annotator (named by the file's identifier; never an existing account).",
+            ),
         ],
         request=import_body(JUDGMENT_ROW),
         responses=IMPORT_RESPONSES,
@@ -277,8 +328,12 @@ class AnnotationImportView(ImportView):
 class PredictionImportView(ImportView):
     kind = "predictions"
 
-    def run(self, project: Any, stream: IO[bytes], fmt: str, options: dict[str, Any]) -> ImportReport:
-        return predictions_import(project=project, stream=stream, fmt=fmt, on_error=options["on_error"])
+    def run(
+        self, project: Any, stream: IO[bytes], fmt: str, options: dict[str, Any], time_limit: float
+    ) -> ImportReport:
+        return predictions_import(
+            project=project, stream=stream, fmt=fmt, on_error=options["on_error"], time_limit=time_limit
+        )
 
     @extend_schema(
         operation_id="predictions_import",
