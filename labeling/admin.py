@@ -15,6 +15,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.forms.fields import InvalidJSONInput
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -47,7 +48,7 @@ from labeling.services import (
     project_stats_request_refresh,
 )
 from labeling.tenancy import request_membership
-from labeling.validation import json_value_problem, label_value_error, payload_errors
+from labeling.validation import MAX_JSON_DEPTH, json_value_problem, label_value_error, payload_errors
 from routing.admin import ProjectRequirementInline, TaskRequirementInline
 from routing.ranking import prediction_clean
 from routing.services import task_progress_refresh, task_rank_for, task_requirement_flags_refresh
@@ -225,6 +226,19 @@ class ProjectAdmin(TenantAdmin):
 
 # --- Tasks -------------------------------------------------------------------------------------------------
 class PrettyJSONField(forms.JSONField):
+    # Python's json recurses once per level of nesting: a few thousand levels were a 500 (reading and re-showing).
+    def to_python(self, value: Any) -> Any:
+        try:
+            return super().to_python(value)
+        except RecursionError:
+            raise ValidationError(f"is nested more than {MAX_JSON_DEPTH} levels deep", code="invalid") from None
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:
+            return InvalidJSONInput(data)  # shown again as it was typed
+
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, str):
             return value

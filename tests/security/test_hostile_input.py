@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
@@ -355,6 +356,7 @@ def test_production_redirects_plain_http_and_marks_cookies_secure(settings: Any,
 
 PRODUCTION_PROBE = """
 import json
+import re
 import django
 django.setup()
 from django.test import Client
@@ -1191,3 +1193,81 @@ def test_nul_characters_in_api_json_are_refused(api_a: KeyClient, tenancy: Tenan
     ):
         assert api_a.post(reverse("api-projects"), raw, content_type="application/json").status_code == 400
     assert not Project.objects.filter(name__startswith="N").exists()
+
+
+# --- Deep nesting in every JSON body the API accepts: 400 naming the body, never a RecursionError ---------------------
+def _nested(depth: int, kind: str) -> str:
+    """JSON ``depth`` levels deep: arrays, or objects in an array (an import's body is an array)."""
+    if kind == "array":
+        return "[" * depth + "]" * depth
+    return "[" + '{"k": ' * (depth - 2) + "{}" + "}" * (depth - 2) + "]"
+
+
+def _json_body_operations(client: KeyClient, project: Project) -> list[tuple[str, str]]:
+    """Every (method, URL) of ``/api/v1/`` whose schema takes an ``application/json`` body, with real ids: a new
+    endpoint with a JSON body is covered by the tests below without being named in them."""
+    import yaml
+
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    operations = []
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            if method == "parameters" or "application/json" not in operation.get("requestBody", {}).get("content", {}):
+                continue
+            assert set(re.findall(r"{(\w+)}", path)) <= {"project_id"}, f"give {path} an object to send to"
+            operations.append((method, path.replace("{project_id}", str(project.pk))))
+    return operations
+
+
+@pytest.mark.parametrize("depth", [3_000, 100_000])
+@pytest.mark.parametrize("kind", ["array", "object"])
+def test_json_nested_thousands_deep_is_refused_by_every_json_body(
+    api_a: KeyClient, tenancy: Tenancy, depth: int, kind: str
+) -> None:
+    # Python's json (DRF's parser) recursed once per level: a RecursionError, a 500, for projects create/update.
+    operations = _json_body_operations(api_a, tenancy.project_a)
+    assert {("post", "/api/v1/projects/"), ("patch", f"/api/v1/projects/{tenancy.project_a.pk}/")} <= set(operations)
+    body = _nested(depth, kind)
+    for method, url in operations:
+        response = getattr(api_a, method)(url, body, content_type="application/json")
+        assert response.status_code == 400, (method, url, response.content[:300])
+        assert b"nested more than 64 levels deep" in response.content, (method, url, response.content[:300])
+    assert Project.objects.filter(organization=tenancy.org_a).count() == 1
+    assert not Annotation.objects.exists() and Task.objects.filter(project=tenancy.project_a).count() == 1
+
+
+def test_a_project_body_may_nest_64_levels_but_not_65(api_a: KeyClient, tenancy: Tenancy) -> None:
+    url = reverse("api-projects")
+    too_deep = api_a.post(
+        url,
+        '{"name": "Deep", "kind": "pairwise", "labels": ' + _nested(64, "array") + "}",
+        content_type="application/json",
+    )
+    assert too_deep.status_code == 400 and too_deep.json() == {"body": ["is JSON nested more than 64 levels deep"]}
+    deepest = api_a.post(
+        url,
+        '{"name": "Deep", "kind": "pairwise", "labels": ' + _nested(63, "array") + "}",
+        content_type="application/json",
+    )
+    assert deepest.status_code == 400 and "body" not in deepest.json(), deepest.content  # the field's own error
+    # What DRF's parser answered before stays: NaN and broken JSON are parse errors, big whole numbers exact.
+    for bad in ('{"name": NaN}', '{"name": "x",'):
+        response = api_a.post(url, bad, content_type="application/json")
+        assert response.status_code == 400 and response.json()["detail"].startswith("JSON parse error"), bad
+    huge = api_a.post(url, '{"name": "N", "kind": "pairwise", "min_judgments": 123456789012345678901234567890}',
+                      content_type="application/json")  # fmt: skip
+    assert huge.status_code == 400 and "min_judgments" in huge.json()
+    assert not Project.objects.filter(name__in=["Deep", "N"]).exists()
+
+
+@pytest.mark.parametrize("field", ["payload", "meta", "predictions"])
+def test_json_nested_thousands_deep_in_the_admin_task_form_is_a_form_error(tenancy: Tenancy, field: str) -> None:
+    # The admin's JSON fields read with Python's json too: RecursionError, a 500.
+    client = signed_in(tenancy.admin_a)
+    payload = json.dumps({"prompt": "Q", "response_a": "A", "response_b": "B"})
+    good = {"payload": payload, "meta": "{}", "predictions": ""}
+    form = {"project": tenancy.project_a.pk, "external_id": "admin-deep", "status": "open", **good}
+    response = client.post(reverse("admin:labeling_task_add"), {**form, field: _nested(5_000, "array")})
+    assert response.status_code == 200
+    assert "nested more than 64 levels deep" in str(response.context["adminform"].form.errors[field])
+    assert not Task.objects.filter(external_id="admin-deep").exists()
