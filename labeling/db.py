@@ -35,7 +35,9 @@ def composite_foreign_keys(constraints: list[CompositeKey]) -> migrations.RunPyt
     return migrations.RunPython(add, drop)
 
 
-def covered_single_keys_drop(table: str, columns: list[str]) -> migrations.RunPython:
+def covered_single_keys_drop(
+    table: str, columns: list[str], *, keep_indexes: tuple[str, ...] = ()
+) -> migrations.RunPython:
     """A migration operation that, on PostgreSQL, drops the single-column foreign keys and indexes Django made for
     ``columns`` of ``table`` where a composite key already does their work (a no-op elsewhere), reversibly.
 
@@ -44,6 +46,8 @@ def covered_single_keys_drop(table: str, columns: list[str]) -> migrations.RunPy
     per inserted row (a tenth of a bulk import's time); the composite unique indexes that start with each column
     serve every lookup the single-column indexes served. Django finds constraints by introspection when it alters
     a field later, so the model keeps declaring the keys (and SQLite, which has no composite keys, keeps them).
+    ``keep_indexes`` names the columns whose index stays (no composite index starts with them, and a lookup or a
+    cascaded delete by that column alone needs one): only their foreign key is dropped.
     """
 
     def constraint_names(schema_editor: Any, column: str) -> tuple[list[str], list[str]]:
@@ -64,7 +68,7 @@ def covered_single_keys_drop(table: str, columns: list[str]) -> migrations.RunPy
             foreign, indexes = constraint_names(schema_editor, column)
             for name in foreign:
                 schema_editor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-            for name in indexes:
+            for name in [] if column in keep_indexes else indexes:
                 schema_editor.execute(f'DROP INDEX "{name}"')
 
     def restore(apps: object, schema_editor: Any) -> None:
@@ -76,6 +80,7 @@ def covered_single_keys_drop(table: str, columns: list[str]) -> migrations.RunPy
                 f'ALTER TABLE {table} ADD CONSTRAINT "{table}_{column}_fk" FOREIGN KEY ({column}) '
                 f"REFERENCES {target} (id) DEFERRABLE INITIALLY DEFERRED"
             )
-            schema_editor.execute(f'CREATE INDEX "{table}_{column}_idx" ON {table} ({column})')
+            if column not in keep_indexes:
+                schema_editor.execute(f'CREATE INDEX "{table}_{column}_idx" ON {table} ({column})')
 
     return migrations.RunPython(drop, restore)

@@ -154,6 +154,46 @@ def test_the_composite_key_alone_refuses_a_task_of_a_missing_project_or_organiza
     assert not Task.objects.filter(external_id="ghost").exists()
 
 
+@needs_postgres
+def test_composite_keys_alone_refuse_a_judgment_pointing_nowhere(tenancy: Tenancy) -> None:
+    """Migration 0012 drops the judgment table's single-column keys on organization, project and task (composite
+    keys cover them; a judgments import paid a check per row for each), keeping the project index; orphans of
+    every kind are still refused."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "labeling_annotation")
+    single_keys = sorted(
+        info["columns"][0] for info in constraints.values() if info["foreign_key"] and len(info["columns"]) == 1
+    )
+    single_indexes = sorted(
+        info["columns"][0]
+        for info in constraints.values()
+        if info["index"] and not info["unique"] and not info["primary_key"] and len(info["columns"]) == 1
+    )
+    assert single_keys == ["annotator_id"]
+    assert single_indexes == ["annotator_id", "project_id"]
+    other_task = factories.make_task(tenancy.project_b, "b-2")
+    orphans = [
+        {"organization_id": 999_999},  # no such organization
+        {"project_id": 999_999},  # no such project
+        {"task_id": 999_999},  # no such task
+        {"task_id": other_task.pk},  # another project's task
+    ]
+    for n, change in enumerate(orphans):
+        values = {
+            "organization_id": tenancy.org_a.pk,
+            "project_id": tenancy.project_a.pk,
+            "task_id": tenancy.task_a.pk,
+            "annotator": tenancy.annotator_a,
+            "label": "a",
+            "a_left": True,
+            "client_id": f"orphan-{n}",
+        } | change
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Annotation.objects.create(**values)
+            connection.check_constraints()
+    assert not Annotation.objects.filter(client_id__startswith="orphan-").exists()
+
+
 def test_duplicate_external_id_is_refused(tenancy: Tenancy) -> None:
     with pytest.raises(ValidationError) as error:
         factories.make_task(tenancy.project_a, "a-1")
