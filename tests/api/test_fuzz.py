@@ -140,8 +140,8 @@ def server_errors() -> Iterator[list[str]]:
 
 @pytest.fixture
 def seed(tenancy: Tenancy, settings: Any, tmp_path: Path) -> Seed:
-    """Organization A's projects (pairwise with judgments and computed quality, categorical), tasks, a gold task and
-    an import job; its unique strings."""
+    """Organization A's projects (pairwise with judgments and computed quality, categorical), tasks, a gold task, an
+    import job and an invitation; its unique strings."""
     settings.IMPORT_DIR = tmp_path / "imports"
     settings.EXPORT_SETTLE_SECONDS = 0
     org = tenancy.org_a
@@ -158,10 +158,12 @@ def seed(tenancy: Tenancy, settings: Any, tmp_path: Path) -> Seed:
     factories.make_task(categorical, f"{MARKER}-c1")
     row = b'{"external_id": "' + MARKER.encode() + b'-job", "prompt": "Q", "response_a": "A", "response_b": "B"}\n'
     job = import_job_create(project=pairwise, kind="tasks", stream=io.BytesIO(row), options={"format": "jsonl"})
-    markers = [MARKER, tenancy.project_a.name]
+    invitee = f"{MARKER}-invitee@example.com"
+    invitation = factories.make_invitation(org, invitee)
+    markers = [MARKER, tenancy.project_a.name, invitee]
     markers += [annotator_pseudonym(org.pk, judge.pk) for judge in judges] + [judge.email for judge in judges]
     projects = [tenancy.project_a.pk, pairwise.pk, categorical.pk]
-    return Seed(ids={"project_id": projects, "job_id": [job.pk]}, markers=markers)
+    return Seed(ids={"project_id": projects, "job_id": [job.pk], "invitation_id": [invitation.pk]}, markers=markers)
 
 
 def load_schema(app: WSGIHandler, key: str) -> Any:
@@ -299,6 +301,7 @@ def test_organization_b_sees_nothing_of_organization_a(
             "/api/v1/projects/",
             f"/api/v1/projects/{pairwise}/annotators/",
             f"/api/v1/projects/{pairwise}/annotations/",
+            "/api/v1/invitations/",
         )
     )
     assert all(marker in shown_to_a for marker in seed.markers)  # each is something the API shows A
