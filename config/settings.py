@@ -107,6 +107,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+else:
+    # A database host that does not answer (a failover, a network cut) must not hold a request, a job or /healthz
+    # for the operating system's TCP timeout (minutes): connecting gives up after this many seconds (503 then).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)
+    )
 # The router's hand-written statements (routing/sql.py) run prepared: planning them costs more than running them.
 # Only they are prepared, explicitly; the connection's automatic preparation stays off (Django's default), because
 # psycopg's automatic mode also counts every ORM statement in a cache keyed by its full text, which would keep
@@ -186,7 +192,8 @@ CELERY_TIMEZONE = "UTC"
 QUALITY_RECOMPUTE_ON_COMMIT = env_bool("QUALITY_RECOMPUTE_ON_COMMIT", True)
 
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
-    # Leases stop counting the moment they expire; this only records the state for audits and the admin.
+    # Leases stop counting the moment they expire; this records the state (audits, the admin) and releases the live
+    # leases of annotators paused since (their slots free within a minute).
     "expire-leases": {"task": "routing.tasks.expire_leases_task", "schedule": 60.0},
     # Recomputes quality wherever judgments are newer than the latest snapshot: catches jobs lost with a broker.
     "sweep-quality": {"task": "quality.tasks.sweep_quality_task", "schedule": 600.0},

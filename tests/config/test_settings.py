@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -131,3 +133,28 @@ def test_migrations_create_no_accounts_and_passwords_are_validated() -> None:
     for weak in ("password", "12345678901", "short1!", "alice@a.example1"):
         with pytest.raises(ValidationError):
             validate_password(weak, get_user_model()(username="alice@a.example1", email="alice@a.example1"))
+
+
+def test_a_database_that_does_not_answer_is_given_up_on_within_the_connect_timeout() -> None:
+    """A host that takes the TCP connection and then says nothing (a frozen server, a half-dead failover) held a
+    request, a job or /healthz for as long as the operating system's TCP timeout allows."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes the handshake; nobody ever answers PostgreSQL's start-up message
+    port = silent.getsockname()[1]
+    probe = "from django.db import connection; connection.ensure_connection()"
+    started = time.monotonic()
+    try:
+        result = _manage(
+            ["shell", "-c", probe],
+            {
+                "DEBUG": "1",
+                "DATABASE_URL": f"postgres://concord@127.0.0.1:{port}/concord",
+                "DATABASE_CONNECT_TIMEOUT": "1",
+            },
+        )
+    finally:
+        silent.close()
+    assert result.returncode != 0
+    assert "timeout" in result.stderr.lower()
+    assert time.monotonic() - started < 30
