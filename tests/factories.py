@@ -6,6 +6,7 @@ import itertools
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.urls import reverse
 
 from labeling.invitations import invitation_create
 from labeling.models import Invitation, Membership, Organization, Project, ProjectKind, Role, Task
@@ -72,3 +73,13 @@ def make_invitation(
     return invitation_create(
         organization=organization, email=email, role=role, invited_by=invited_by, base_url=BASE_URL
     )
+
+
+def leased_submit(client: Any, annotator: Any, project: Project) -> tuple[str, dict[str, str]]:
+    """Sign ``annotator`` in on ``client``, open the labeling page of ``project`` (a lease) and return the submit URL
+    with the form's fields for "Response 1 is better", as the page would post them."""
+    client.force_login(annotator)
+    page = client.get(reverse("annotate", args=[project.pk]))
+    assert page.status_code == 200
+    url = reverse("annotate-submit", args=[project.pk, page.context["assignment"].pk])
+    return url, {"choice": "first", "client_id": page.context["client_id"]}

@@ -327,14 +327,6 @@ def _finished(response: Any) -> Any:
     return response
 
 
-def _lease(client: Client, tenancy: Tenancy) -> tuple[str, dict[str, str]]:
-    client.force_login(tenancy.annotator_a)
-    page = client.get(reverse("annotate", args=[tenancy.project_a.pk]))
-    assert page.status_code == 200
-    url = reverse("annotate-submit", args=[tenancy.project_a.pk, page.context["assignment"].pk])
-    return url, {"choice": "first", "client_id": page.context["client_id"]}
-
-
 @needs_postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("from_script", [False, True], ids=["form-post", "fetch-post"])
@@ -345,7 +337,7 @@ def test_a_submit_whose_connection_drops_answers_503_and_its_retries_store_one_j
     caplog: pytest.LogCaptureFixture,
     from_script: bool,
 ) -> None:
-    url, data = _lease(client, tenancy)
+    url, data = factories.leased_submit(client, tenancy.annotator_a, tenancy.project_a)
     headers = {"X-Requested-With": "fetch"} if from_script else {}
     # The judgment is written, then the connection dies before the lease is marked and the transaction commits.
     killed = _dropping(monkeypatch, sql, "insert_annotation", after=True)
@@ -396,7 +388,7 @@ def _broken(error: Exception) -> Callable[..., Any]:
 def test_a_database_error_in_a_page_answers_a_503_page(
     client: Client, tenancy: Tenancy, monkeypatch: pytest.MonkeyPatch, error: Exception
 ) -> None:
-    url, data = _lease(client, tenancy)
+    url, data = factories.leased_submit(client, tenancy.annotator_a, tenancy.project_a)
     monkeypatch.setattr("routing.views.annotation_submit", _broken(error))
     page = client.post(url, data)
     assert page.status_code == 503 and page["Retry-After"] == str(RETRY_AFTER_SECONDS)
@@ -434,7 +426,7 @@ def test_a_database_error_in_a_middleware_answers_503_too(tenancy: Tenancy, monk
 def test_other_errors_are_not_turned_into_503(
     client: Client, tenancy: Tenancy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url, data = _lease(client, tenancy)
+    url, data = factories.leased_submit(client, tenancy.annotator_a, tenancy.project_a)
     monkeypatch.setattr("routing.views.annotation_submit", _broken(RuntimeError("a bug")))
     with pytest.raises(RuntimeError):
         client.post(url, data)

@@ -206,14 +206,6 @@ def broker_down(monkeypatch: pytest.MonkeyPatch, settings: Any) -> list[str]:
     return attempts
 
 
-def _lease(client: Client, tenancy: Tenancy) -> tuple[str, dict[str, str]]:
-    client.force_login(tenancy.annotator_a)
-    page = client.get(reverse("annotate", args=[tenancy.project_a.pk]))
-    assert page.status_code == 200
-    url = reverse("annotate-submit", args=[tenancy.project_a.pk, page.context["assignment"].pk])
-    return url, {"choice": "first", "client_id": page.context["client_id"]}
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_submit_whose_jobs_cannot_be_queued_is_stored_and_answered(
     tenancy: Tenancy, broker_down: list[str], caplog: pytest.LogCaptureFixture
@@ -221,7 +213,7 @@ def test_a_submit_whose_jobs_cannot_be_queued_is_stored_and_answered(
     """In autocommit (as in production) the jobs are queued while the request is still being answered: a broker
     error there was a 500 although the judgment was stored."""
     client = Client(raise_request_exception=False)
-    url, data = _lease(client, tenancy)
+    url, data = factories.leased_submit(client, tenancy.annotator_a, tenancy.project_a)
     cache.delete(stats_refresh_mark(tenancy.project_a.pk))  # an earlier test's project of the same id
     with caplog.at_level(logging.WARNING, logger="concord.outage"):
         answer = client.post(url, data, headers={"X-Requested-With": "fetch"})
@@ -234,7 +226,7 @@ def test_a_submit_whose_jobs_cannot_be_queued_is_stored_and_answered(
     # While the broker is known to be down, later requests do not wait for it.
     tenancy.project_a.refresh_from_db()
     factories.make_task(tenancy.project_a, "a-2")
-    url, data = _lease(client, tenancy)
+    url, data = factories.leased_submit(client, tenancy.annotator_a, tenancy.project_a)
     assert client.post(url, data).status_code == 302 and len(broker_down) == 1
 
 
