@@ -154,6 +154,7 @@ class ProjectQuality(models.Model):
     objects = TenantManager()
 
     class Meta:
+        verbose_name = "project quality snapshot"
         ordering = ["project", "computed_at"]
         constraints = [
             models.UniqueConstraint(

@@ -46,3 +46,12 @@ def test_only_admins_delete_and_the_next_recompute_restores(client: Client, tena
     assert not AnnotatorScore.objects.filter(pk=score.pk).exists()
     project_quality_recompute(project_id=tenancy.project_a.pk)
     assert AnnotatorScore.objects.filter(project=tenancy.project_a, annotator=score.annotator).exists()
+
+
+def test_the_admin_index_names_every_model_in_plain_english(client: Client, tenancy: Tenancy) -> None:
+    """Django's default plural of "project quality" is "project qualitys"; no model may be named like that."""
+    client.force_login(tenancy.admin_a)
+    page = client.get("/admin/")
+    assert page.status_code == 200
+    assert "Project quality snapshots" in page.text
+    assert "qualitys" not in page.text.lower()
