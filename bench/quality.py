@@ -225,8 +225,9 @@ def measure(args: argparse.Namespace) -> None:
     from django.db import transaction
     from django.utils import timezone
 
+    import numeric
     from labeling.models import Project, ProjectKind
-    from quality import metrics, services
+    from quality import services
     from quality.selectors import project_data
 
     rss_start = _peak_rss_mib()
@@ -260,7 +261,7 @@ def measure(args: argparse.Namespace) -> None:
     del base
     n_judgments, n_tasks, n_annotators = data.n_judgments, data.n_tasks, int(data.annotator_ids.size)
     kept = figures["peers"].kappa.size
-    consensus_labels, majority = consensus.labels, metrics.majority_vote(consensus.counts, on_tie="first")[0]
+    consensus_labels, majority = consensus.labels, numeric.majority_vote(consensus.counts, on_tie="first")[0]
     del data, consensus, figures, overall, battles, previous, window
     gc.collect()
 
@@ -329,7 +330,8 @@ def oracles(project: Any) -> None:
     from sklearn.metrics import cohen_kappa_score
     from statsmodels.stats.inter_rater import fleiss_kappa
 
-    from quality import metrics, services
+    import numeric
+    from quality import services
     from quality.selectors import project_data
 
     data = project_data(project=project)
@@ -343,7 +345,7 @@ def oracles(project: Any) -> None:
     print("\nOracles on the same arrays (running)")
     # Dawid-Skene with gold, as the job runs it.
     ours_t, ds = _best(
-        metrics.dawid_skene,
+        numeric.dawid_skene,
         data.j_task,
         data.j_annotator,
         data.j_label,
@@ -366,9 +368,9 @@ def oracles(project: Any) -> None:
     del frame, theirs
 
     # Fleiss' kappa on the tasks with the modal number of judgments, as _project_figures does.
-    counts = metrics.label_counts(data.j_task, data.j_label, n_items=data.n_tasks, n_classes=k)
+    counts = numeric.label_counts(data.j_task, data.j_label, n_items=data.n_tasks, n_classes=k)
     subset = counts[counts.sum(axis=1) == 3]
-    ours_t, ours = _best(metrics.fleiss_kappa, subset, repeat=5)
+    ours_t, ours = _best(numeric.fleiss_kappa, subset, repeat=5)
     theirs_t, theirs = _best(fleiss_kappa, subset, repeat=5)
     add(
         f"Fleiss' kappa, {subset.shape[0]:,} tasks x 3",
@@ -380,7 +382,7 @@ def oracles(project: Any) -> None:
 
     # Krippendorff's alpha: the job's count form on all tasks against krippendorff's value_counts form, and on a
     # subsample of 20,000 tasks against krippendorff's raters x units matrix (1,000 x 333k floats would be 2.7 GB).
-    ours_t, ours = _best(metrics.krippendorff_alpha_counts, counts, repeat=5)
+    ours_t, ours = _best(numeric.krippendorff_alpha_counts, counts, repeat=5)
     theirs_t, theirs = _best(krippendorff.alpha, value_counts=counts, level_of_measurement="nominal", repeat=3)
     add(
         f"Krippendorff alpha, all {counts.shape[0]:,} tasks (counts)",
@@ -394,7 +396,7 @@ def oracles(project: Any) -> None:
     picked = np.isin(data.j_task, sample)
     column = np.searchsorted(np.sort(sample), data.j_task[picked])
     matrix[data.j_annotator[picked], column] = data.j_label[picked]
-    ours_t, ours = _best(metrics.krippendorff_alpha, matrix, level="nominal", repeat=3)
+    ours_t, ours = _best(numeric.krippendorff_alpha, matrix, level="nominal", repeat=3)
     theirs_t, theirs = _best(krippendorff.alpha, matrix, level_of_measurement="nominal", repeat=3)
     add(
         "Krippendorff alpha, 20,000-task subsample (1,000 x 20,000)",
@@ -415,7 +417,7 @@ def oracles(project: Any) -> None:
     losers = np.concatenate([second[won_a], first[won_b]])
     ties = np.column_stack([first[tied], second[tied]])
     m = len(data.models)
-    ours_t, fit = _best(metrics.bradley_terry, m, winners, losers, ties=ties, tie_model="half", repeat=3)
+    ours_t, fit = _best(numeric.bradley_terry, m, winners, losers, ties=ties, tie_model="half", repeat=3)
     pairs = np.concatenate([np.column_stack([winners, losers])] * 2 + [ties, ties[:, ::-1]]).tolist()
     pairs = [tuple(p) for p in pairs]
     theirs_t, theirs = _best(choix.ilsr_pairwise, m, pairs, tol=1e-10)
@@ -428,7 +430,7 @@ def oracles(project: Any) -> None:
         f"max |theta diff| {diff:.1e}",
     )
     boot_t, _ = _best(
-        metrics.bradley_terry_intervals,
+        numeric.bradley_terry_intervals,
         m,
         winners,
         losers,
@@ -442,7 +444,7 @@ def oracles(project: Any) -> None:
     # Peer kappas: ours for every pair at once; scikit-learn one pair at a time (200 pairs, scaled to all).
     n = data.annotator_ids.size
     ours_t, peers = _best(
-        metrics.peer_kappas,
+        numeric.peer_kappas,
         data.j_task,
         data.j_annotator,
         data.j_label,
@@ -476,14 +478,14 @@ def oracles(project: Any) -> None:
     # The random-clicking test: one exact one-sided binomial test per annotator.
     consensus = services._consensus(data)
     has_ref = consensus.reference >= 0
-    n_ref, agreeing, _ = metrics.agreement_with_reference(
+    n_ref, agreeing, _ = numeric.agreement_with_reference(
         data.j_annotator[has_ref], (data.j_label == consensus.reference)[has_ref], n_annotators=n
     )
-    chance = metrics.chance_agreement(
+    chance = numeric.chance_agreement(
         data.j_annotator[has_ref], data.j_label[has_ref], consensus.reference[has_ref], n_annotators=n, n_classes=k
     )
     useful = np.clip(np.nan_to_num(chance, nan=0.0) + services.RANDOM_MARGIN, 0.0, 0.999)
-    ours_t, ours = _best(metrics.binomial_test, agreeing, n_ref, useful, alternative="less", repeat=5)
+    ours_t, ours = _best(numeric.binomial_test, agreeing, n_ref, useful, alternative="less", repeat=5)
     started = time.perf_counter()
     theirs = [
         binomtest(int(x), int(t), float(p), alternative="less").pvalue if t else 1.0
@@ -523,14 +525,15 @@ def stopping_rule(project: Any, truth: np.ndarray) -> None:
     """Dawid-Skene's stopping rule: the plain loop (crowd-kit's; the function's default tol is 1e-6, crowd-kit's own
     1e-5) and the accelerated one the job runs (SQUAREM, tol 1e-7), against a fit converged to 1e-13: EM steps,
     time, labels that differ, the largest posterior difference, accuracy against the planted truth."""
-    from quality import metrics, services
+    import numeric
+    from quality import services
     from quality.selectors import project_data
 
     data = project_data(project=project)
     args = (data.j_task, data.j_annotator, data.j_label)
     options = {"n_classes": len(data.labels), "gold": data.task_gold, "n_items": data.n_tasks}
     options["n_workers"] = data.annotator_ids.size
-    reference = metrics.dawid_skene(*args, max_iter=3000, tol=1e-13, accelerate=True, **options)
+    reference = numeric.dawid_skene(*args, max_iter=3000, tol=1e-13, accelerate=True, **options)
     normal = data.task_gold < 0
     print(f"\nDawid-Skene stopping rule, against a fit converged to 1e-13 ({reference.n_iter} EM steps)")
     header = f"{'loop':<12} {'tol':>6} {'EM steps':>8} {'seconds':>8} {'labels differing':>17} {'max |post diff|':>16}"
@@ -538,7 +541,7 @@ def stopping_rule(project: Any, truth: np.ndarray) -> None:
     runs = [("plain", 1e-5, False), ("plain", 1e-6, False)]
     runs += [("accelerated", tol, True) for tol in (1e-6, services.DS_TOL, 1e-8)]
     for loop, tol, accelerate in runs:
-        seconds, fit = _best(metrics.dawid_skene, *args, tol=tol, accelerate=accelerate, **options)
+        seconds, fit = _best(numeric.dawid_skene, *args, tol=tol, accelerate=accelerate, **options)
         differing = int((fit.labels != reference.labels).sum())
         distance = float(np.abs(fit.posteriors - reference.posteriors).max())
         right = float((fit.labels[normal] == truth[normal]).mean())

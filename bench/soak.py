@@ -446,13 +446,13 @@ def _jobs(var_dir: str) -> dict[str, int]:
     done: Counter[str] = Counter()
     for task, result in SUCCEEDED.findall((Path(var_dir) / "worker.log").read_text(errors="replace")):
         done[task] += 1
-        if task.endswith("expire_leases_task") and result.strip().isdigit():
+        if task.endswith("expire_leases_job") and result.strip().isdigit():
             done["swept"] += int(result)
     return {
-        "sweeps": done["routing.tasks.expire_leases_task"],
+        "sweeps": done["routing.jobs.expire_leases_job"],
         "swept": done["swept"],
-        "stats runs": done["labeling.tasks.refresh_project_stats_task"],
-        "quality runs": done["quality.tasks.recompute_project_quality_task"],
+        "stats runs": done["quality.jobs.refresh_project_stats_job"],
+        "quality runs": done["quality.jobs.recompute_project_quality_job"],
     }
 
 
@@ -517,11 +517,10 @@ def _drain(project_id: int, queue: str, redis_url: str, timeout: float) -> tuple
     import redis
     from django.core.cache import cache
 
-    from labeling.jobs import coalesced_mark
     from labeling.models import Annotation
-    from labeling.services import STATS_JOB
+    from labeling.queueing import coalesced_mark
     from quality.models import ProjectQuality
-    from quality.services import QUALITY_JOB
+    from quality.services import QUALITY_JOB, STATS_JOB
 
     broker = redis.Redis.from_url(redis_url)
     started = time.time()

@@ -2,6 +2,6 @@ from django.contrib.admin.apps import AdminConfig
 
 
 class ConcordAdminConfig(AdminConfig):
-    """Makes ``admin.site`` the tenant-aware :class:`config.admin_site.ConcordAdminSite`."""
+    """Makes ``admin.site`` the tenant-aware :class:`backoffice.site.ConcordAdminSite`."""
 
-    default_site = "config.admin_site.ConcordAdminSite"
+    default_site = "backoffice.site.ConcordAdminSite"

@@ -37,4 +37,5 @@ _survive_broker_loss_with_unacked_messages()
 
 app = Celery("concord")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+# Each app's Celery jobs live in its ``jobs`` module (in Concord's words a "task" is an item to label).
+app.autodiscover_tasks(related_name="jobs")

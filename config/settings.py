@@ -43,9 +43,16 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # The layers, from the bottom up (docs/ARCHITECTURE.md): the core domain, quality, routing, then the outer
+    # layer: the REST API, imports and exports, pages, the customer admin and the demo data.
     "labeling",
-    "routing",
     "quality",
+    "routing",
+    "api",
+    "exchange",
+    "pages",
+    "backoffice",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -158,7 +165,7 @@ CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT
 # Publishing a job is one attempt: a dead broker refuses it at once, a frozen one costs REDIS_SOCKET_TIMEOUT; then
-# the caller decides (labeling/jobs.py: logged and caught up later, or a 503 for an import). A retry would only add
+# the caller decides (labeling/queueing.py: logged and caught up later, or a 503 for an import). A retry would only add
 # timeouts: a pooled connection that broke since its last use is replaced without one (a publish right after a
 # Redis restart succeeds), and each retry against a frozen broker waits for the timeout again (3.2 s with one).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 0}
@@ -194,9 +201,9 @@ QUALITY_RECOMPUTE_ON_COMMIT = env_bool("QUALITY_RECOMPUTE_ON_COMMIT", True)
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Leases stop counting the moment they expire; this records the state (audits, the admin) and releases the live
     # leases of annotators paused since (their slots free within a minute).
-    "expire-leases": {"task": "routing.tasks.expire_leases_task", "schedule": 60.0},
+    "expire-leases": {"task": "routing.jobs.expire_leases_job", "schedule": 60.0},
     # Recomputes quality wherever judgments are newer than the latest snapshot: catches jobs lost with a broker.
-    "sweep-quality": {"task": "quality.tasks.sweep_quality_task", "schedule": 600.0},
+    "sweep-quality": {"task": "quality.jobs.sweep_quality_job", "schedule": 600.0},
 }
 
 # --- Auth ---------------------------------------------------------------------------------------------------
@@ -225,17 +232,17 @@ LOGOUT_REDIRECT_URL = "login"
 
 REST_FRAMEWORK = {
     # Nothing is public by default: an organization API key (Authorization: Bearer) or a signed-in admin's session
-    # (with CSRF). Every API view derives from labeling.api.base.TenantAPIView, which scopes to the organization.
+    # (with CSRF). Every API view derives from api.base.TenantAPIView, which scopes to the organization.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "labeling.api.auth.ApiKeyAuthentication",
-        "labeling.api.auth.CsrfSessionAuthentication",
+        "api.auth.ApiKeyAuthentication",
+        "api.auth.CsrfSessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["labeling.api.auth.OrganizationAccess"],
-    "DEFAULT_THROTTLE_CLASSES": ["labeling.api.auth.CallerRateThrottle"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.auth.OrganizationAccess"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.auth.CallerRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api": env_str("API_THROTTLE_RATE", "6000/min")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "labeling.api.base.api_exception_handler",
+    "EXCEPTION_HANDLER": "api.base.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     # ?format= names an import's or export's data format here, not a DRF renderer.
@@ -244,7 +251,7 @@ REST_FRAMEWORK = {
 # Imports: a body larger than this is refused with 413 before anything is read.
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 2 * 1024**3, minimum=1)
 # An import runs in the request when its estimated work (its size over the typical row of its kind, times the
-# measured time per row: labeling/imports/reading.py) is at most IMPORT_SYNC_SECONDS and its body at most
+# measured time per row: exchange/reading.py) is at most IMPORT_SYNC_SECONDS and its body at most
 # IMPORT_ASYNC_BYTES; otherwise (or with ?async=1) the body is saved to IMPORT_DIR and imported by a Celery worker:
 # the API answers 202 with the job's URL. ?async=0 asks for the request whatever the estimate. IMPORT_DIR must be
 # shared between the web and worker machines.
@@ -266,10 +273,10 @@ SPECTACULAR_SETTINGS = {
     "`Authorization: Bearer <organization API key>`.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["labeling.api.auth.OrganizationAccess"],
+    "SERVE_PERMISSIONS": ["api.auth.OrganizationAccess"],
     "SERVE_AUTHENTICATION": [
-        "labeling.api.auth.ApiKeyAuthentication",
-        "labeling.api.auth.CsrfSessionAuthentication",
+        "api.auth.ApiKeyAuthentication",
+        "api.auth.CsrfSessionAuthentication",
     ],
     # Swagger UI's files come from the drf-spectacular-sidecar package (served by whitenoise): no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -279,7 +286,7 @@ SPECTACULAR_SETTINGS = {
     # Every operation documents the API's error answers (400, 401, 403, 404, 429) from one place.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "labeling.api.schema.error_responses_document",
+        "api.schema.error_responses_document",
     ],
 }
 

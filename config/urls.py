@@ -3,10 +3,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from labeling import views
-from labeling.api.schema import not_found
-from quality import views as quality_views
-from routing import views as routing_views
+from api.schema import not_found
+from pages import quality as quality_views
+from pages import site as views
+from pages import work as routing_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -54,7 +54,7 @@ urlpatterns = [
         name="quality-unpause",
     ),
     path("projects/<int:project_id>/quality/recompute", quality_views.quality_recompute, name="quality-recompute"),
-    path("api/v1/", include("labeling.api.urls")),
+    path("api/v1/", include("api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),

@@ -4,7 +4,7 @@ E-mail addresses are compared as Django's password reset compares them: Unicode 
 typed in fullwidth or upper-case letters is the same address). Links in e-mails start at ``SITE_URL`` when it is
 set (production: the public address behind any proxy), else at the address the request came to.
 
-A password reset is sent by a job on commit (``labeling.tasks.send_password_reset_task``): the request that asks
+A password reset is sent by a job on commit (``labeling.jobs.send_password_reset_job``): the request that asks
 for it does the same work, and takes as long, whether or not the address has an account.
 """
 

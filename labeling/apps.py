@@ -8,6 +8,8 @@ class LabelingConfig(AppConfig):
     verbose_name = "Labeling"
 
     def ready(self) -> None:
+        # Imported here, not at the top: an AppConfig module is imported before the app registry is ready, and these
+        # modules import models.
         from django.contrib.auth.signals import user_logged_in, user_login_failed
 
         from labeling.logins import login_failure_record, login_success_record

@@ -15,8 +15,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-from labeling.jobs import broker as queueing
 from labeling.outages import BROKER_ERRORS, DATABASE_ERRORS, REDIS_ERRORS, outage_reason
+from labeling.queueing import broker as queueing
 
 Check = dict[str, str]
 
@@ -41,7 +41,7 @@ def _cache(ping: Callable[[], None]) -> Check:
 
 def _broker() -> Check:
     """A connection to the broker and a PING, one attempt, bounded by the broker's socket timeouts. The answer also
-    tells the breaker of job queueing (``labeling.jobs.broker``): probed every few seconds by a load balancer, a
+    tells the breaker of job queueing (``labeling.queueing.broker``): probed every few seconds by a load balancer, a
     broker back up is used again at once."""
     options: dict[str, Any] = {
         **current_app.conf.broker_transport_options,

@@ -34,12 +34,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-# The module, not its names: ``labeling.tasks`` imports this module for the job's service, and each resolves the
-# other's names only when called.
-from labeling import tasks as jobs
 from labeling.accounts import LinkEmailMessage, email_normalise, email_of_account
-from labeling.jobs import job_enqueue_on_commit
 from labeling.models import Invitation, InvitationStatus, Membership, Organization, Role
+from labeling.queueing import job_enqueue_on_commit
 
 TOKEN_SALT = "concord.invitation"
 #: A resend within this many seconds of the last e-mail is refused (an admin's double click, or an inbox flooded).
@@ -121,7 +118,7 @@ def invitation_errors(*, organization: Organization | int, email: str, role: Any
 def _send_on_commit(invitation: Invitation, base_url: str) -> None:
     # A broker that is down leaves the invitation saved and unsent (logged): resending it sends it.
     if_lost = "the invitation is saved but its e-mail is not sent: resend it"
-    job_enqueue_on_commit(jobs.send_invitation_task, (invitation.pk, base_url), if_lost=if_lost)
+    job_enqueue_on_commit("labeling.jobs.send_invitation_job", (invitation.pk, base_url), if_lost=if_lost)
 
 
 @transaction.atomic

@@ -4,11 +4,11 @@ A dropped database connection (a PostgreSQL restart or failover, a terminated ba
 that refuses work for a moment surfaces as Django's ``OperationalError`` or ``InterfaceError``. The request's
 transaction has rolled back by then and Django reconnects on the next request, so the client should simply try
 again: submissions are idempotent on their client id, so a retried judgment is stored once. Pages get a short HTML
-page, the labeling page's script and the API get JSON (the API through ``labeling.api.base``'s exception handler).
+page, the labeling page's script and the API get JSON (the API through ``api.base``'s exception handler).
 
 Redis is not needed to answer a request: the cache falls back to a per-process store (``config.cache``), sessions
 are in the database, and a job that cannot be queued after a commit is logged and caught up later
-(``labeling.jobs``). What cannot degrade — an import that must be queued (``JobQueueUnavailable``) — and any Redis
+(``labeling.queueing``). What cannot degrade — an import that must be queued (``JobQueueUnavailable``) — and any Redis
 or broker error that still reaches a view answer 503 the same way, with a message naming no internals.
 """
 

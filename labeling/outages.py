@@ -3,7 +3,7 @@ breaker that stops every call from waiting for a dependency known to be down.
 
 The error classes are the ones that mean "unreachable or briefly unable, try again later", never a bug: the
 request is answered 503 with ``Retry-After`` (``labeling.middleware``), a cache call is served from the
-process-local fallback (``config.cache``), a job is retried (``labeling.imports.jobs``).
+process-local fallback (``config.cache``), a job is retried (``exchange.import_jobs``).
 """
 
 from __future__ import annotations

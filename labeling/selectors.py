@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
-from labeling.models import Membership, Organization, Role
+from labeling.models import Label, Membership, Organization, Project, Role
 
 
 def user_can_manage_any_organization(*, user: Any) -> bool:
@@ -21,3 +21,7 @@ def organization_users(*, organization: Organization | int) -> QuerySet:
 
 def organization_admin_count(*, organization: Organization | int) -> int:
     return Membership.objects.for_org(organization).filter(role=Role.ADMIN).count()
+
+
+def project_label_values(*, project: Project) -> set[str]:
+    return set(Label.objects.for_org(project.organization_id).filter(project=project).values_list("value", flat=True))

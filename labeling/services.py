@@ -6,11 +6,10 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from labeling.jobs import coalesced_mark, coalesced_mark_clear, job_enqueue_on_commit, schedule_coalesced
 from labeling.models import (
     DECISIVE_LABELS,
     PAIRWISE_LABELS,
@@ -26,6 +25,9 @@ from labeling.models import (
     Task,
     TaskStatus,
 )
+from labeling.queueing import job_enqueue_on_commit
+from labeling.ranking import prediction_clean, task_rank_for
+from labeling.selectors import project_label_values
 from labeling.validation import label_value_error, payload_errors
 
 
@@ -109,10 +111,8 @@ PROJECT_UPDATABLE = (
 
 def project_ranks_request_refresh(*, project: Project) -> None:
     """Re-rank the project's tasks (a new sampling strategy) in a job, once the transaction commits."""
-    from routing.tasks import refresh_project_ranks_task
-
     if_lost = "the tasks keep their ranks until the next re-rank (a sampling strategy change, a predictions import)"
-    job_enqueue_on_commit(refresh_project_ranks_task, (project.pk,), if_lost=if_lost)
+    job_enqueue_on_commit("labeling.jobs.refresh_project_ranks_job", (project.pk,), if_lost=if_lost)
 
 
 @transaction.atomic
@@ -131,10 +131,6 @@ def project_update(*, project: Project, **fields: Any) -> Project:
     return project
 
 
-def project_label_values(*, project: Project) -> set[str]:
-    return set(Label.objects.for_org(project.organization_id).filter(project=project).values_list("value", flat=True))
-
-
 @transaction.atomic
 def task_create(
     *,
@@ -145,9 +141,7 @@ def task_create(
     gold_label: str | None = None,
     predictions: Any = None,
 ) -> Task:
-    """Create one task; its sampling rank follows the project's strategy (``routing/ranking.py``)."""
-    from routing.ranking import prediction_clean
-    from routing.services import task_rank_for
+    """Create one task; its sampling rank follows the project's strategy (``labeling/ranking.py``)."""
 
     errors: dict[str, Any] = {}
     if not isinstance(external_id, str) or not external_id.strip():
@@ -272,113 +266,13 @@ def annotation_by_client_id(*, organization_id: int, annotator: AbstractBaseUser
     )
 
 
-def annotation_insert(
-    *,
-    task: Task,
-    annotator: AbstractBaseUser,
-    label: str,
-    client_id: str,
-    a_left: bool | None,
-    seconds_on_task: float,
-    strength: int | None = None,
-) -> Annotation:
-    """Insert a validated judgment; a concurrent retry with the same ``client_id`` gets the winner's row."""
-    try:
-        with transaction.atomic():
-            annotation = Annotation.objects.create(
-                organization_id=task.organization_id,
-                project_id=task.project_id,
-                task=task,
-                annotator=annotator,
-                label=label,
-                a_left=a_left,
-                strength=strength,
-                seconds_on_task=seconds_on_task,
-                client_id=client_id,
-            )
-    except IntegrityError:
-        existing = annotation_by_client_id(
-            organization_id=task.organization_id, annotator=annotator, client_id=client_id
-        )
-        if existing is not None:
-            return existing
-        raise ValidationError({"task": "This annotator has already judged this task."}) from None
-    project_stats_request_refresh(project_ids=[task.project_id])
-    return annotation
-
-
-def annotation_record(
-    *,
-    task: Task,
-    annotator: AbstractBaseUser,
-    label: str,
-    client_id: str,
-    a_left: bool | None = None,
-    seconds_on_task: float = 0.0,
-    strength: int | None = None,
-) -> Annotation:
-    """Store one judgment without a lease (imports) and settle the task. Idempotent: the same ``client_id``
-    returns the first row.
-
-    Annotators' judgments go through routing's ``annotation_submit``, which also checks their lease.
-    """
-    existing = annotation_by_client_id(organization_id=task.organization_id, annotator=annotator, client_id=client_id)
-    if existing is not None:
-        return existing
-    annotation_validate(
-        project=task.project,
-        label=label,
-        client_id=client_id,
-        a_left=a_left,
-        seconds_on_task=seconds_on_task,
-        strength=strength,
-    )
-    if not Membership.objects.filter(organization_id=task.organization_id, user=annotator).exists():
-        raise ValidationError({"annotator": "is not a member of this organization"})
-    from routing.services import task_progress_refresh
-
-    with transaction.atomic():
-        # Like a submit, under the task's row lock: the task's progress is recounted with the new row.
-        Task.objects.for_org(task.organization_id).select_for_update(no_key=True).get(pk=task.pk)
-        annotation = annotation_insert(
-            task=task,
-            annotator=annotator,
-            label=label,
-            client_id=client_id,
-            a_left=a_left,
-            seconds_on_task=seconds_on_task,
-            strength=strength,
-        )
-        task_progress_refresh(task=task, project=task.project)
-    return annotation
-
-
-# Stats refreshes are coalesced per project (``labeling.jobs``): a burst of judgments queues a handful of runs.
-STATS_REFRESH_DELAY_SECONDS = 2.0
-STATS_JOB = "stats-refresh"
-
-
-def stats_refresh_mark(project_id: int) -> str:
-    return coalesced_mark(STATS_JOB, project_id)
-
-
-def project_stats_request_refresh(*, project_ids: list[int]) -> None:
-    """Queue a stats refresh for each project once the current transaction commits (coalesced per project).
-
-    The stats job then asks for a quality recompute (coalesced too, with a longer delay)."""
-    from labeling.tasks import refresh_project_stats_task
-
-    for project_id in project_ids:
-        schedule_coalesced(refresh_project_stats_task, project_id, name=STATS_JOB, delay=STATS_REFRESH_DELAY_SECONDS)
-
-
 @transaction.atomic
 def project_stats_refresh(*, project_id: int) -> ProjectStats | None:
     """Recount a project's tasks and judgments from rows and upsert its stats. Safe to run twice or concurrently.
 
-    Returns ``None`` when the project no longer exists (a job may outlive a deletion).
+    Returns ``None`` when the project no longer exists (a job may outlive a deletion). Queued by
+    ``quality.services.project_stats_request_refresh``, whose job then asks for the project's quality recompute.
     """
-    coalesced_mark_clear(STATS_JOB, project_id)
     project = Project.objects.filter(pk=project_id).first()
     if project is None:
         return None
@@ -407,9 +301,6 @@ def project_stats_refresh(*, project_id: int) -> ProjectStats | None:
             "refreshed_at": timezone.now(),
         },
     )
-    from quality.services import quality_request_recompute
-
-    quality_request_recompute(project_ids=[project.pk])
     return stats
 
 

@@ -1,7 +1,7 @@
 """Writes for quality: recompute a project's quality from its judgments, pause and un-pause annotators.
 
 ``project_quality_recompute`` is the whole job. It takes a per-project lock, reads every task and judgment into
-arrays (``quality.selectors.project_data``), computes with ``quality.metrics`` (numpy only) and upserts the results
+arrays (``quality.selectors.project_data``), computes with ``numeric`` (numpy only) and upserts the results
 in the same transaction. The lock serialises a duplicate or concurrent run, which then reads the same rows and
 stores the same values: consensus per task, scores and flags per annotator, a snapshot per data version and the
 model leaderboard. Nothing is incremented.
@@ -43,9 +43,10 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+import numeric
 from labeling.models import Annotation, Project, ProjectKind
-from labeling.services import project_stats_request_refresh
-from quality import metrics, pgarrays
+from labeling.queueing import coalesced_mark, schedule_coalesced
+from quality import pgarrays
 from quality.models import (
     AnnotatorScore,
     ConsensusMethod,
@@ -55,7 +56,7 @@ from quality.models import (
     RecomputeStatus,
     TaskConsensus,
 )
-from quality.selectors import ProjectData, project_data
+from quality.selectors import ProjectData, project_data, stale_project_ids
 
 logger = logging.getLogger("concord.jobs")
 
@@ -101,13 +102,13 @@ class Consensus:
 
 def _counts(data: ProjectData) -> np.ndarray:
     """Tasks x labels vote counts."""
-    return metrics.label_counts(data.j_task, data.j_label, n_items=data.n_tasks, n_classes=len(data.labels))
+    return numeric.label_counts(data.j_task, data.j_label, n_items=data.n_tasks, n_classes=len(data.labels))
 
 
 def _consensus(data: ProjectData, counts: np.ndarray | None = None) -> Consensus:
     k = len(data.labels)
     counts = _counts(data) if counts is None else counts
-    ds = metrics.dawid_skene(
+    ds = numeric.dawid_skene(
         data.j_task,
         data.j_annotator,
         data.j_label,
@@ -136,7 +137,7 @@ def _consensus(data: ProjectData, counts: np.ndarray | None = None) -> Consensus
     return Consensus(
         posteriors=ds.posteriors,
         labels=labels,
-        agreement=metrics.item_agreement(counts),
+        agreement=numeric.item_agreement(counts),
         counts=counts,
         confusions=ds.confusions,
         priors=ds.priors,
@@ -153,24 +154,24 @@ def _judgment_figures(data: ProjectData, project: Project, window: np.ndarray) -
     k = len(data.labels)
     who = data.j_annotator
     judged = np.bincount(who, minlength=n)
-    figures: dict[str, Any] = {"n": judged, "median_seconds": metrics.group_medians(who, data.j_seconds, n)}
+    figures: dict[str, Any] = {"n": judged, "median_seconds": numeric.group_medians(who, data.j_seconds, n)}
 
     # Gold accuracy, over everything and over the pause window.
     on_gold = data.task_gold[data.j_task] >= 0
     correct = data.j_label == data.task_gold[data.j_task]
-    gold = metrics.gold_accuracy(who[on_gold], correct[on_gold], n_annotators=n)
-    gold_window = metrics.gold_accuracy(who[on_gold & window], correct[on_gold & window], n_annotators=n)
+    gold = numeric.gold_accuracy(who[on_gold], correct[on_gold], n_annotators=n)
+    gold_window = numeric.gold_accuracy(who[on_gold & window], correct[on_gold & window], n_annotators=n)
     pause_gold = (gold_window.n >= project.pause_min_gold) & (
         np.nan_to_num(gold_window.high, nan=1.0) < project.pause_gold_threshold
     )
     figures |= {"gold": gold, "gold_window": gold_window, "pause_gold": pause_gold}
 
     # Peers: Cohen's kappa against every annotator sharing enough tasks.
-    peers = metrics.peer_kappas(data.j_task, who, data.j_label, n_workers=n, n_classes=k, min_shared=MIN_PEER_SHARED)
-    figures |= {"peers": peers, "kappa_mean": metrics.annotator_mean_kappa(peers, n_workers=n)}
+    peers = numeric.peer_kappas(data.j_task, who, data.j_label, n_workers=n, n_classes=k, min_shared=MIN_PEER_SHARED)
+    figures |= {"peers": peers, "kappa_mean": numeric.annotator_mean_kappa(peers, n_workers=n)}
 
     # Self-consistency on repeated tasks (identical payloads judged more than once by the same annotator).
-    consistency = metrics.self_consistency(who, data.task_content[data.j_task], data.j_label, n_annotators=n)
+    consistency = numeric.self_consistency(who, data.task_content[data.j_task], data.j_label, n_annotators=n)
     figures |= {"consistency": consistency}
 
     flags = {
@@ -183,7 +184,7 @@ def _judgment_figures(data: ProjectData, project: Project, window: np.ndarray) -
         a, b = data.labels.index("a"), data.labels.index("b")
         decisive = np.isin(data.j_label, [a, b]) & (data.j_a_left >= 0)
         chose_left = (data.j_label == a) == (data.j_a_left == 1)
-        position = metrics.position_bias(who, chose_left, decisive, n_annotators=n)
+        position = numeric.position_bias(who, chose_left, decisive, n_annotators=n)
         flags["position_biased"] = (
             (position.n >= MIN_FLAG_JUDGMENTS)
             & (np.nan_to_num(position.q_value, nan=1.0) < ALPHA)
@@ -209,17 +210,17 @@ def _annotator_figures(
     has_ref = consensus.reference >= 0
 
     def random_test(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        n_ref, agreeing, rate = metrics.agreement_with_reference(
+        n_ref, agreeing, rate = numeric.agreement_with_reference(
             who[mask], data.j_label[mask] == consensus.reference[mask], n_annotators=n
         )
-        chance = metrics.chance_agreement(
+        chance = numeric.chance_agreement(
             who[mask], data.j_label[mask], consensus.reference[mask], n_annotators=n, n_classes=k
         )
         useful = np.clip(np.nan_to_num(chance, nan=0.0) + RANDOM_MARGIN, 0.0, 0.999)
-        p = metrics.binomial_test(agreeing, n_ref, useful, alternative="less")
+        p = numeric.binomial_test(agreeing, n_ref, useful, alternative="less")
         tested = n_ref >= MIN_FLAG_JUDGMENTS
         q = np.full(n, np.nan)
-        q[tested] = metrics.benjamini_hochberg(p[tested])
+        q[tested] = numeric.benjamini_hochberg(p[tested])
         return n_ref, rate, chance, q
 
     agreement_n, agreement, chance, random_q = random_test(has_ref)
@@ -237,7 +238,7 @@ def _annotator_figures(
         ref = consensus.reference
         usable = base["decisive"] & np.isin(ref, [a, b]) & (len_a != len_b)
         a_longer = len_a > len_b
-        verbosity = metrics.verbosity_bias(
+        verbosity = numeric.verbosity_bias(
             who[usable],
             (chose_a == a_longer)[usable],
             ((ref == a) == a_longer)[usable],
@@ -293,12 +294,12 @@ def _project_figures(data: ProjectData, counts: np.ndarray) -> dict[str, Any]:
         modal = int(np.argmax(np.bincount(totals[judged])))  # the most common total (the smallest on a tie)
         subset = counts[totals == modal]
         fleiss_items = int(subset.shape[0])
-        fleiss = _finite(metrics.fleiss_kappa(subset))
+        fleiss = _finite(numeric.fleiss_kappa(subset))
     return {
         "fleiss": fleiss,
         "fleiss_items": fleiss_items,
-        "alpha": _finite(metrics.krippendorff_alpha_counts(counts)) if judged.any() else None,
-        "percent": _finite(metrics.percent_agreement(counts)) if judged.any() else None,
+        "alpha": _finite(numeric.krippendorff_alpha_counts(counts)) if judged.any() else None,
+        "percent": _finite(numeric.percent_agreement(counts)) if judged.any() else None,
         "n_complete": int((data.task_complete & normal).sum()),
         "n_normal": int(normal.sum()),
         "label_counts": {
@@ -337,7 +338,7 @@ def _battles(data: ProjectData) -> Battles | None:
     battle = (model_a >= 0) & (model_b >= 0) & (model_a != model_b)
     if not battle.any():
         return None
-    used, _, codes = metrics.group_keys(np.concatenate([model_a[battle], model_b[battle]]), len(data.models))
+    used, _, codes = numeric.group_keys(np.concatenate([model_a[battle], model_b[battle]]), len(data.models))
     first, second = codes[: battle.sum()], codes[battle.sum() :]
     label = data.j_label[battle]
     won_a, won_b = label == a, label == b
@@ -349,15 +350,15 @@ def _battles(data: ProjectData) -> Battles | None:
     options: dict[str, Any] = {"ties": ties, "tie_model": "half"}
     regularised = False
     try:
-        fit = metrics.bradley_terry(m, winners, losers, **options)
-        low, high = metrics.bradley_terry_intervals(m, winners, losers, n_boot=BOOTSTRAP_REPLICATES, seed=0, **options)
+        fit = numeric.bradley_terry(m, winners, losers, **options)
+        low, high = numeric.bradley_terry_intervals(m, winners, losers, n_boot=BOOTSTRAP_REPLICATES, seed=0, **options)
     except ValueError:
         # No finite estimate, for the data or for too many of its bootstrap resamples (few battles): the point
         # estimate and its interval both get the same small prior (a ridge on the log-strengths).
         regularised = True
         options["alpha"] = BT_PRIOR
-        fit = metrics.bradley_terry(m, winners, losers, **options)
-        low, high = metrics.bradley_terry_intervals(m, winners, losers, n_boot=BOOTSTRAP_REPLICATES, seed=0, **options)
+        fit = numeric.bradley_terry(m, winners, losers, **options)
+        low, high = numeric.bradley_terry_intervals(m, winners, losers, n_boot=BOOTSTRAP_REPLICATES, seed=0, **options)
     return Battles(
         models=[data.models[i] for i in used],
         theta=fit.theta,
@@ -691,26 +692,40 @@ def _write_snapshot(
 # --- Scheduling -------------------------------------------------------------------------------------------------
 QUALITY_DELAY_SECONDS = 5.0
 QUALITY_JOB = "quality-recompute"
+# Stats refreshes are coalesced per project too (``labeling.queueing``): a burst of judgments queues a handful.
+STATS_REFRESH_DELAY_SECONDS = 2.0
+STATS_JOB = "stats-refresh"
+
+
+def stats_refresh_mark(project_id: int) -> str:
+    return coalesced_mark(STATS_JOB, project_id)
+
+
+def project_stats_request_refresh(*, project_ids: list[int]) -> None:
+    """A project's judgments changed: queue its stats refresh once the current transaction commits (coalesced per
+    project). The stats job (``quality.jobs.refresh_project_stats_job``) then asks for a quality recompute
+    (coalesced too, with a longer delay): the job does both, so ``labeling`` never calls up into ``quality``."""
+    for project_id in project_ids:
+        schedule_coalesced(
+            "quality.jobs.refresh_project_stats_job", project_id, name=STATS_JOB, delay=STATS_REFRESH_DELAY_SECONDS
+        )
 
 
 def quality_request_recompute(*, project_ids: list[int]) -> None:
     """Queue a quality recompute of each project once the current transaction commits, coalesced: while one is
     queued, further requests add nothing (a burst of submissions causes a handful of runs)."""
-    from labeling.jobs import schedule_coalesced
-    from quality.tasks import recompute_project_quality_task
-
     if not settings.QUALITY_RECOMPUTE_ON_COMMIT:
         return
     for project_id in project_ids:
-        schedule_coalesced(recompute_project_quality_task, project_id, name=QUALITY_JOB, delay=QUALITY_DELAY_SECONDS)
+        schedule_coalesced(
+            "quality.jobs.recompute_project_quality_job", project_id, name=QUALITY_JOB, delay=QUALITY_DELAY_SECONDS
+        )
 
 
 def quality_sweep() -> list[int]:
     """Queue a recompute of every project with judgments newer than its latest snapshot: the catch-up of jobs that
     were lost (a broker restarted empty) or never queued (the broker was down when the judgments committed, see
-    ``labeling.jobs``). Those judgments' stats refreshes were lost with them: they are queued again too."""
-    from quality.selectors import stale_project_ids
-
+    ``labeling.queueing``). Those judgments' stats refreshes were lost with them: they are queued again too."""
     stale = stale_project_ids()
     project_stats_request_refresh(project_ids=stale)
     quality_request_recompute(project_ids=stale)

@@ -10,7 +10,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q
 from django.http import Http404
 
 from labeling.models import Annotation, Membership, Project, Task, TaskStatus
-from quality.metrics import reservoir_sample
+from numeric import reservoir_sample
 from quality.selectors import paused_scores
 from routing.models import AnnotatorQualification, Assignment, AssignmentState, ProjectRequirement, QualificationKind
 

@@ -13,14 +13,11 @@ transaction already holds the database's single write lock (``BEGIN IMMEDIATE``)
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
-from django.db import connection
+from labeling.db import execute, fetch_one, is_postgres, timestamp
 
 # A grant that satisfies requirement ``r`` for annotator %(user)s right now: held at the level, unexpired, and
 # for sensitivity clearances opted in.
@@ -137,62 +134,13 @@ RETURNING id
 """
 
 
-def _is_postgres() -> bool:
-    return connection.vendor == "postgresql"
-
-
-@contextmanager
-def _cursor(sql: str, params: Any) -> Iterator[Any]:
-    """A cursor that has run ``sql``, inside the current transaction.
-
-    On PostgreSQL a server-side-binding cursor on the same connection runs it as a prepared statement: planning
-    the pick costs ~4x its execution, and a prepared statement plans once per connection.
-    """
-    if _is_postgres():
-        import psycopg
-
-        connection.ensure_connection()
-        raw = connection.connection
-        with psycopg.Cursor(raw) as cursor:
-            if settings.DATABASE_PREPARED_STATEMENTS:
-                # Automatic preparation is off for the connection (config/settings.py); this statement is prepared
-                # explicitly, which psycopg allows only while a threshold is set.
-                previous, raw.prepare_threshold = raw.prepare_threshold, 0
-                try:
-                    cursor.execute(sql, params, prepare=True)
-                finally:
-                    raw.prepare_threshold = previous
-            else:
-                cursor.execute(sql, params)
-            yield cursor
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            yield cursor
-
-
-def fetch_one(sql: str, params: Any) -> tuple | None:
-    with _cursor(sql, params) as cursor:
-        return cursor.fetchone()
-
-
-def execute(sql: str, params: Any) -> int:
-    with _cursor(sql, params) as cursor:
-        return cursor.rowcount
-
-
-def timestamp(value: datetime) -> Any:
-    """A datetime as the backend stores it (SQLite compares timestamps as text in its own format)."""
-    return connection.ops.adapt_datetimefield_value(value)
-
-
 def membership_lock(*, org: int, user: int) -> None:
     """Lock the annotator's membership row until the transaction ends: their router calls run one at a time.
 
     PostgreSQL only; on SQLite the transaction already holds the database's single write lock (``BEGIN
     IMMEDIATE``), so every statement after it sees what earlier calls committed.
     """
-    if _is_postgres():
+    if is_postgres():
         execute(_LOCK_MEMBERSHIP, {"org": org, "user": user})
 
 
@@ -216,7 +164,7 @@ def lease_release(*, lease: int, now: datetime) -> int:
 def pick_normal(*, params: dict[str, Any], tried: Sequence[int]) -> tuple | None:
     """The first eligible normal task with a free slot in routing order, row-locked (others skip it)."""
     sql = _PICK_NORMAL.format(tried=", ".join(str(int(pk)) for pk in tried) or "0")
-    if _is_postgres():
+    if is_postgres():
         sql += " FOR NO KEY UPDATE OF t SKIP LOCKED"
     return fetch_one(sql, params)
 
@@ -240,7 +188,7 @@ def insert_lease(values: Sequence[Any]) -> int:
 def lock_lease_and_task(*, lease: int, org: int, label: str, now: datetime) -> tuple | None:
     """The lease with its project's rules, its task's gold label and the annotator's pause (membership or quality,
     ``None`` if neither); lease and task rows locked."""
-    sql = _LOCK_LEASE_AND_TASK + (" FOR NO KEY UPDATE OF a, t" if _is_postgres() else "")
+    sql = _LOCK_LEASE_AND_TASK + (" FOR NO KEY UPDATE OF a, t" if is_postgres() else "")
     return fetch_one(sql, {"id": lease, "org": org, "label": label, "now": timestamp(now)})
 
 
@@ -248,27 +196,3 @@ def insert_annotation(values: Sequence[Any]) -> int | None:
     """The new annotation's id, or ``None`` when a unique constraint (client id, task and annotator) refused it."""
     row = fetch_one(_INSERT_ANNOTATION, values)
     return int(row[0]) if row else None
-
-
-def judgment_evidence(*, task: int) -> list[tuple[str, Any]]:
-    """Each judgment's label with its annotator's stored Dawid-Skene confusion matrix (``None`` if not scored)."""
-    sql = """
-SELECT a.label, s.confusion FROM labeling_annotation a
-LEFT JOIN quality_annotatorscore s ON s.project_id = a.project_id AND s.annotator_id = a.annotator_id
-WHERE a.task_id = %s"""
-    with _cursor(sql, [task]) as cursor:
-        return [(label, _json(confusion)) for label, confusion in cursor.fetchall()]
-
-
-def project_priors(*, project: int) -> dict[str, float] | None:
-    """The class priors of the project's latest quality snapshot, label -> prior, in label order."""
-    row = fetch_one(
-        "SELECT priors FROM quality_projectquality WHERE project_id = %s ORDER BY computed_at DESC, id DESC LIMIT 1",
-        [project],
-    )
-    return _json(row[0]) if row else None
-
-
-def _json(value: Any) -> Any:
-    """A JSON column's value: PostgreSQL's driver decodes it, SQLite returns the text."""
-    return json.loads(value) if isinstance(value, str) else value

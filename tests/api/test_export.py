@@ -17,10 +17,10 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
-from labeling.exports import annotator_pseudonym, spreadsheet_safe
+from exchange.exports import annotator_pseudonym, spreadsheet_safe
 from labeling.models import Annotation, Project, Role, Task
-from labeling.services import annotation_record
 from quality.services import project_quality_recompute
+from routing.services import annotation_record
 from tests import factories
 from tests.api.conftest import KeyClient
 from tests.conftest import Tenancy
@@ -279,7 +279,7 @@ def test_export_dataset_command(project: Project, capsysbinary: pytest.CaptureFi
 
 
 def test_completed_at_follows_the_task(tenancy: Tenancy) -> None:
-    from routing.services import task_progress_refresh
+    from quality.consensus import task_progress_refresh
 
     project = factories.make_project(tenancy.org_a, name="Completion")
     build(tenancy.org_a, project, {"c": ["a", "a", "a"]})
@@ -301,7 +301,7 @@ def test_pages_cover_every_row_once(
 ) -> None:
     """Small pages (1, then 4) walk the same rows as one big page: none lost, none twice."""
     whole = rows(export(api_a, project, format=fmt))
-    from labeling import exports
+    from exchange import exports
 
     monkeypatch.setattr(exports, "FIRST_PAGE", 1)
     monkeypatch.setattr(exports, "BATCH", 4)
@@ -314,7 +314,7 @@ def test_pages_cover_every_row_once(
 def test_dpo_rows_made_by_the_query_equal_the_rows_made_from_tasks(tenancy: Tenancy, strength_scale: bool) -> None:
     """On PostgreSQL the dpo query picks chosen and rejected itself (for speed); the other formats, and SQLite,
     make them from task rows with ``_dpo_rows``. Both ways give the same rows, gold and margins included."""
-    from labeling import exports
+    from exchange import exports
 
     project = factories.make_project(
         tenancy.org_a, name="Same dpo", strength_scale=strength_scale, consensus_threshold=0.6

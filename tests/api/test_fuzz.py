@@ -47,8 +47,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from labeling.exports import annotator_pseudonym
-from labeling.imports.jobs import import_job_create
+from exchange.exports import annotator_pseudonym
+from exchange.import_jobs import import_job_create
 from labeling.models import ProjectKind
 from tests import factories
 from tests.api.conftest import Keys

@@ -14,9 +14,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from labeling.models import Annotation, Membership, Project, Role, Task
+from quality.consensus import task_progress_refresh, tasks_settle
 from quality.models import AnnotatorScore, ProjectQuality
-from routing.services import task_progress_refresh
-from routing.services.leases import tasks_settle
 from tests import factories
 from tests.api.conftest import KeyClient
 from tests.conftest import Tenancy
@@ -412,9 +411,9 @@ FIELD_VALUES: dict[str, list[Any]] = {
 def test_the_quick_judgment_check_accepts_exactly_what_the_full_check_accepts(
     tenancy: Tenancy, kind: str, scale: bool
 ) -> None:
-    from labeling.imports.history import _clean_judgment_fully, _JudgmentRules, _quick_judgment
-    from labeling.imports.reading import ImportReport
-    from labeling.services import project_label_values
+    from exchange.judgment_import import _clean_judgment_fully, _JudgmentRules, _quick_judgment
+    from exchange.reading import ImportReport
+    from labeling.selectors import project_label_values
 
     project = factories.make_project(tenancy.org_a, kind=kind, strength_scale=scale)
     rules = _JudgmentRules(project, project_label_values(project=project), timezone.now())

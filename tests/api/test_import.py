@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from labeling.imports import tasks_import
+from exchange.task_import import tasks_import
 from labeling.models import Project, Task
 from routing.models import TaskRequirement
 from routing.services import qualification_create
@@ -348,8 +348,8 @@ QUICK_CASES: list[Any] = [
 
 
 def test_the_quick_check_accepts_exactly_what_the_full_check_accepts(tenancy: Tenancy) -> None:
-    from labeling.imports.reading import ImportReport
-    from labeling.imports.tasks import _clean_fully, _Context, _quick
+    from exchange.reading import ImportReport
+    from exchange.task_import import _clean_fully, _Context, _quick
 
     ctx = _Context(tenancy.project_a)
     quick_ids, full_ids = set(), set()
@@ -368,7 +368,7 @@ def test_the_quick_check_accepts_exactly_what_the_full_check_accepts(tenancy: Te
 @pytest.fixture
 def small_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
     """Slices of 3 rows and COPY sessions of 5: a few rows cross every boundary of the write path."""
-    from labeling.imports import tasks as module
+    from exchange import task_import as module
 
     monkeypatch.setattr(module._Writer, "SLICE", 3)
     monkeypatch.setattr(module._Writer, "SESSION_ROWS", 5)
@@ -380,7 +380,7 @@ def test_ids_are_exact_across_sessions_whatever_the_filter_says(
 ) -> None:
     """Repeats across slices and sessions, tasks of the project and new ids come out right both when the id filter
     clears every new id and when it suspects every id (8 bits: each id goes through the table lookup)."""
-    from labeling.imports import tasks as module
+    from exchange import task_import as module
 
     monkeypatch.setattr(module._SeenIds, "BITS", filter_bits)
     project = tenancy.project_a
@@ -434,7 +434,7 @@ def test_an_error_while_copying_cancels_the_copy_and_writes_nothing(
 ) -> None:
     """A failure of the database or of the code while a COPY session is open (here the second write of a session)
     reaches the caller as it is; the COPY is cancelled and nothing is written."""
-    from labeling.imports import tasks as module
+    from exchange import task_import as module
 
     calls = []
     real_copy, real_list = module._CopySession.write, module._ListSession.write

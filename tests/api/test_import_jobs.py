@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from labeling.imports.jobs import MAX_ATTEMPTS, import_job_run
+from exchange.import_jobs import MAX_ATTEMPTS, import_job_run
 from labeling.models import ImportJob, ImportStatus, Project, Task
 from tests.api.conftest import KeyClient
 from tests.conftest import Tenancy
@@ -36,9 +36,9 @@ def _import_dir(settings: Any, tmp_path: Path) -> None:
 @pytest.fixture
 def inline_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Queued jobs run at once in this process (what the worker would do), with or without a broker."""
-    from labeling.tasks import run_import_job_task
+    from exchange.jobs import run_import_job
 
-    monkeypatch.setattr(run_import_job_task, "delay", lambda job_id: import_job_run(job_id=job_id))
+    monkeypatch.setattr(run_import_job, "delay", lambda job_id: import_job_run(job_id=job_id))
 
 
 @pytest.mark.usefixtures("inline_jobs")

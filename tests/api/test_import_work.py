@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from labeling.imports.jobs import import_job_run
-from labeling.imports.reading import import_seconds_estimate
+from exchange.import_jobs import import_job_run
+from exchange.reading import import_seconds_estimate
 from labeling.models import Annotation, ImportJob, ImportStatus, Project, Task
 from tests import factories
 from tests.api.conftest import KeyClient
@@ -57,9 +57,9 @@ def test_the_estimate_follows_the_work_of_each_kind() -> None:
 def test_an_import_with_more_work_than_a_request_holds_goes_to_a_job_whatever_its_bytes(
     api_a: KeyClient, judged: Project, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from labeling.tasks import run_import_job_task
+    from exchange.jobs import run_import_job
 
-    monkeypatch.setattr(run_import_job_task, "delay", lambda job_id: None)
+    monkeypatch.setattr(run_import_job, "delay", lambda job_id: None)
     body = judgments(30)
     settings.IMPORT_ASYNC_BYTES = 10 * len(body)  # far under the byte threshold
     settings.IMPORT_SYNC_SECONDS = import_seconds_estimate(kind="annotations", size=len(body)) / 2
@@ -75,9 +75,9 @@ def test_an_import_with_more_work_than_a_request_holds_goes_to_a_job_whatever_it
 def test_async_0_asks_for_the_request_and_async_1_for_a_job(
     api_a: KeyClient, judged: Project, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from labeling.tasks import run_import_job_task
+    from exchange.jobs import run_import_job
 
-    monkeypatch.setattr(run_import_job_task, "delay", lambda job_id: import_job_run(job_id=job_id))
+    monkeypatch.setattr(run_import_job, "delay", lambda job_id: import_job_run(job_id=job_id))
     settings.IMPORT_SYNC_SECONDS = 0
     settings.IMPORT_ASYNC_BYTES = 1
     response = post(api_a, judged, judgments(3), **{"async": "0"})
@@ -90,7 +90,7 @@ def test_async_0_asks_for_the_request_and_async_1_for_a_job(
 def test_an_import_past_the_time_limit_writes_nothing_and_answers_503_naming_async(
     api_a: KeyClient, judged: Project, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from labeling.imports import history
+    from exchange import judgment_import as history
 
     quick = history._quick_judgment
 
@@ -121,16 +121,16 @@ def test_a_statement_running_past_the_time_limit_is_cancelled(
 ) -> None:
     # The last batch's settle (or the COMMIT with its deferred checks) runs after the last row: the clock between
     # rows cannot stop it; the watchdog cancels the statement.
-    from routing.services import leases
+    from quality import consensus
 
-    settle = leases.tasks_settle
+    settle = consensus.tasks_settle
 
     def stuck(**kwargs: Any) -> None:
         settle(**kwargs)
         with connection.cursor() as cursor:
             cursor.execute(_long_statement())
 
-    monkeypatch.setattr(leases, "tasks_settle", stuck)
+    monkeypatch.setattr(consensus, "tasks_settle", stuck)
     settings.IMPORT_SYNC_MAX_SECONDS = 1
     started = time.monotonic()
     response = post(api_a, judged, judgments(3))
@@ -138,14 +138,14 @@ def test_a_statement_running_past_the_time_limit_is_cancelled(
     assert response.status_code == 503, response.content
     assert not Annotation.objects.exists()
     assert not Task.objects.filter(project=judged, judgment_count__gt=0).exists()
-    monkeypatch.setattr(leases, "tasks_settle", settle)
+    monkeypatch.setattr(consensus, "tasks_settle", settle)
     assert post(api_a, judged, judgments(3)).status_code == 200  # the connection is fine afterwards
 
 
 def test_a_task_import_past_the_time_limit_writes_nothing(
     api_a: KeyClient, tenancy: Tenancy, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from labeling.imports import tasks
+    from exchange import task_import as tasks
 
     quick = tasks._quick
 

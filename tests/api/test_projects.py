@@ -93,9 +93,9 @@ def test_retrieve_and_update(
     url = f"{PROJECTS}{tenancy.project_a.pk}/"
     assert api_a.get(url).json()["name"] == "Alpha prefs"
     queued: list[int] = []
-    from routing.tasks import refresh_project_ranks_task
+    from labeling.jobs import refresh_project_ranks_job
 
-    monkeypatch.setattr(refresh_project_ranks_task, "delay", queued.append)
+    monkeypatch.setattr(refresh_project_ranks_job, "delay", queued.append)
     with django_capture_on_commit_callbacks(execute=True):
         response = api_a.patch(
             url, {"name": "Renamed", "sampling_strategy": "random", "gold_rate": 0.1}, content_type="application/json"

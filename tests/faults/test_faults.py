@@ -41,18 +41,18 @@ from django.db.models import Model
 from django.test import Client
 from django.urls import reverse
 
-from labeling.api import base as api_base
+from api import base as api_base
+from exchange.import_jobs import import_job_create, import_job_run
 from labeling.apikeys import api_key_create
-from labeling.imports.jobs import import_job_create, import_job_run
-from labeling.jobs import delivery_start
 from labeling.middleware import OUTAGE_MESSAGE, RETRY_AFTER_SECONDS
 from labeling.models import Annotation, ImportJob, ImportStatus, Organization, Project, Task
-from labeling.services import annotation_record
+from labeling.queueing import delivery_start
 from quality.models import AnnotatorScore, ModelRanking, ProjectQuality, QualityJob, RecomputeStatus, TaskConsensus
 from quality.selectors import stale_project_ids
 from quality.services import progress_key, project_quality_recompute
 from routing import sql
 from routing.models import Assignment, AssignmentState
+from routing.services import annotation_record
 from tests import factories
 from tests.conftest import Tenancy
 from tests.faults.processes import needs_redis_server, private_redis, publish
@@ -187,14 +187,14 @@ def test_a_worker_killed_mid_recompute_is_redelivered_and_stores_a_from_scratch_
     """Kill 1: the prefork child running the job, inside its transaction (held at the project's lock by the test).
     Kill 2: the whole worker, in the middle of the job's writes. A new worker finishes it; nothing half-written is
     ever visible, and the result equals a recompute from scratch."""
-    from quality.tasks import recompute_project_quality_task
+    from quality.jobs import recompute_project_quality_job
 
     project = _big_project(factories.make_org(), tasks=TASKS)
     cache.delete(progress_key(project.pk))
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s, %s)", [QUALITY_LOCK[0], project.pk])
     with celery_worker(concurrency=2) as worker:
-        recompute_project_quality_task.delay(project.pk)
+        recompute_project_quality_job.delay(project.pk)
         wait_for(_running(project, 1), what="the worker to start the recompute")
         first = wait_for(_waiting_for_the_lock, what="the recompute to wait for the project's lock")
         _kill(*_children(worker.pid))  # the parent sees its child lost and puts the job back (reject_on_worker_lost)
@@ -227,7 +227,7 @@ def test_a_worker_killed_mid_recompute_is_redelivered_and_stores_a_from_scratch_
 def test_a_recompute_that_keeps_killing_its_worker_gives_up_visibly(tenancy: Tenancy) -> None:
     """Each delivery dies mid-job (held at the lock, its child killed): after ``MAX_LOST_RUNS`` the next delivery
     records the job as failed instead of running it, and the message is acknowledged."""
-    from quality.tasks import MAX_LOST_RUNS, recompute_project_quality_task
+    from quality.jobs import MAX_LOST_RUNS, recompute_project_quality_job
 
     project = tenancy.project_a
     annotation_record(task=tenancy.task_a, annotator=tenancy.annotator_a, label="a", client_id="p1", a_left=True)
@@ -235,7 +235,7 @@ def test_a_recompute_that_keeps_killing_its_worker_gives_up_visibly(tenancy: Ten
         cursor.execute("SELECT pg_advisory_lock(%s, %s)", [QUALITY_LOCK[0], project.pk])
     try:
         with celery_worker(concurrency=2) as worker:
-            recompute_project_quality_task.delay(project.pk)
+            recompute_project_quality_job.delay(project.pk)
             seen: set[int] = set()
             for run in range(1, MAX_LOST_RUNS + 1):
                 wait_for(_running(project, run), what=f"delivery {run} to start")
@@ -260,7 +260,7 @@ def test_a_recompute_that_keeps_killing_its_worker_gives_up_visibly(tenancy: Ten
 def test_after_a_redis_restart_the_worker_reconnects_and_the_sweep_recomputes_stale_projects(
     tenancy: Tenancy, tmp_path: Path
 ) -> None:
-    from quality.tasks import recompute_project_quality_task, sweep_quality_task
+    from quality.jobs import recompute_project_quality_job, sweep_quality_job
 
     projects = sorted([tenancy.project_a.pk, tenancy.project_b.pk])
     for task, annotator in ((tenancy.task_a, tenancy.annotator_a), (tenancy.task_b, tenancy.outsider_b)):
@@ -276,13 +276,13 @@ def test_after_a_redis_restart_the_worker_reconnects_and_the_sweep_recomputes_st
         # Each project's recompute is queued with a delay, as judgments queue it: the worker holds the messages
         # (unacknowledged) until then. A restart of a Redis without persistence loses both, and the cache's marks.
         for project_id in projects:
-            publish(server.url, recompute_project_quality_task, project_id, countdown=600)
+            publish(server.url, recompute_project_quality_job, project_id, countdown=600)
         wait_for(lambda: server.client().hlen("unacked") == 2, what="the worker to hold the queued jobs")
         server.kill()
         server.start()
         assert server.client().hlen("unacked") == 0  # the held jobs went with the old Redis
         wait_for(connected, what="the worker to reconnect after the restart")
-        publish(server.url, sweep_quality_task)  # what beat sends every few minutes
+        publish(server.url, sweep_quality_job)  # what beat sends every few minutes
         wait_for(lambda: not stale_project_ids(), what="the sweep to recompute the stale projects")
     for project_id in projects:
         assert ProjectQuality.objects.get(project_id=project_id).n_judgments == 1
@@ -389,7 +389,7 @@ def test_a_database_error_in_a_page_answers_a_503_page(
     client: Client, tenancy: Tenancy, monkeypatch: pytest.MonkeyPatch, error: Exception
 ) -> None:
     url, data = factories.leased_submit(client, tenancy.annotator_a, tenancy.project_a)
-    monkeypatch.setattr("routing.views.annotation_submit", _broken(error))
+    monkeypatch.setattr("pages.work.annotation_submit", _broken(error))
     page = client.post(url, data)
     assert page.status_code == 503 and page["Retry-After"] == str(RETRY_AFTER_SECONDS)
     assert "Briefly unavailable" in page.content.decode()
@@ -427,7 +427,7 @@ def test_other_errors_are_not_turned_into_503(
     client: Client, tenancy: Tenancy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, data = factories.leased_submit(client, tenancy.annotator_a, tenancy.project_a)
-    monkeypatch.setattr("routing.views.annotation_submit", _broken(RuntimeError("a bug")))
+    monkeypatch.setattr("pages.work.annotation_submit", _broken(RuntimeError("a bug")))
     with pytest.raises(RuntimeError):
         client.post(url, data)
 
@@ -436,36 +436,36 @@ def test_other_errors_are_not_turned_into_503(
 
 
 def test_quality_and_import_jobs_have_time_limits() -> None:
-    from labeling.tasks import run_import_job_task
-    from quality.tasks import recompute_project_quality_task
+    from exchange.jobs import run_import_job
+    from quality.jobs import recompute_project_quality_job
 
-    for task in (recompute_project_quality_task, run_import_job_task):
+    for task in (recompute_project_quality_job, run_import_job):
         assert 0 < task.soft_time_limit < task.time_limit, task.name
         assert task.acks_late and task.reject_on_worker_lost, task.name
 
 
 def test_a_recompute_over_its_soft_time_limit_fails_visibly(tenancy: Tenancy, monkeypatch: pytest.MonkeyPatch) -> None:
-    from quality.tasks import recompute_project_quality_task
+    from quality.jobs import recompute_project_quality_job
 
     annotation_record(task=tenancy.task_a, annotator=tenancy.annotator_a, label="a", client_id="t1", a_left=True)
     monkeypatch.setattr("quality.services._compute", _broken(SoftTimeLimitExceeded()))
     with pytest.raises(SoftTimeLimitExceeded):
-        recompute_project_quality_task.apply((tenancy.project_a.pk,), task_id="over-time", throw=True)
+        recompute_project_quality_job.apply((tenancy.project_a.pk,), task_id="over-time", throw=True)
     job = QualityJob.objects.get(project=tenancy.project_a)
     assert job.status == RecomputeStatus.FAILED and "SoftTimeLimitExceeded" in job.error
     assert not ProjectQuality.objects.filter(project=tenancy.project_a).exists()
 
 
 def test_a_recompute_whose_earlier_runs_never_finished_gives_up(tenancy: Tenancy) -> None:
-    from quality.tasks import MAX_LOST_RUNS, recompute_project_quality_task
+    from quality.jobs import MAX_LOST_RUNS, recompute_project_quality_job
 
     for _ in range(MAX_LOST_RUNS):
         delivery_start("lost-runs")  # deliveries whose worker died: they never reached delivery_finish
-    recompute_project_quality_task.apply((tenancy.project_a.pk,), task_id="lost-runs", throw=True)
+    recompute_project_quality_job.apply((tenancy.project_a.pk,), task_id="lost-runs", throw=True)
     job = QualityJob.objects.get(project=tenancy.project_a)
     assert job.status == RecomputeStatus.FAILED and "gave up" in job.error
     # The count went with the message: the next request's run (a new message) recomputes.
-    recompute_project_quality_task.apply((tenancy.project_a.pk,), task_id="next", throw=True)
+    recompute_project_quality_job.apply((tenancy.project_a.pk,), task_id="next", throw=True)
     assert QualityJob.objects.get(project=tenancy.project_a).status == RecomputeStatus.DONE
 
 
@@ -476,7 +476,7 @@ def test_an_import_over_its_soft_time_limit_fails_visibly(
     job = import_job_create(
         project=tenancy.project_a, kind="tasks", stream=io.BytesIO(b"{}"), options={"format": "jsonl"}
     )
-    monkeypatch.setattr("labeling.imports.jobs.tasks_import", _broken(SoftTimeLimitExceeded()))
+    monkeypatch.setattr("exchange.import_jobs.tasks_import", _broken(SoftTimeLimitExceeded()))
     with pytest.raises(SoftTimeLimitExceeded):
         import_job_run(job_id=job.pk)
     job.refresh_from_db()
@@ -491,11 +491,11 @@ def test_a_second_delivery_of_a_running_import_leaves_it_to_the_running_worker(
 ) -> None:
     """Redis hands an unacknowledged message out again after the visibility timeout, shorter than an import may
     run: the second delivery must neither import the file again nor overwrite the running job's state."""
-    from labeling.imports.jobs import _IMPORT_LOCK
-    from labeling.tasks import run_import_job_task
+    from exchange.import_jobs import _IMPORT_LOCK
+    from exchange.jobs import run_import_job
 
     settings.IMPORT_DIR = tmp_path
-    monkeypatch.setattr(run_import_job_task, "delay", lambda job_id: None)  # this test delivers it
+    monkeypatch.setattr(run_import_job, "delay", lambda job_id: None)  # this test delivers it
     row = b'{"external_id": "d1", "prompt": "Q", "response_a": "A", "response_b": "B"}\n'
     job = import_job_create(
         project=tenancy.project_a, kind="tasks", stream=io.BytesIO(row), options={"format": "jsonl"}

@@ -20,10 +20,10 @@ import psycopg
 import pytest
 from django.db import OperationalError, connection
 
-from labeling.imports import jobs as import_jobs
-from labeling.imports.jobs import import_job_create, import_job_run, import_retry_delay
+from exchange import import_jobs
+from exchange.import_jobs import import_job_create, import_job_run, import_retry_delay
+from exchange.jobs import run_import_job
 from labeling.models import ImportJob, ImportStatus, Task
-from labeling.tasks import run_import_job_task
 from tests.conftest import Tenancy
 from tests.faults.processes import needs_redis_server, private_redis, publish
 from tests.services import celery_worker, needs_postgres, needs_redis, wait_for
@@ -35,7 +35,7 @@ ROW = b'{"external_id": "r1", "prompt": "Q", "response_a": "A", "response_b": "B
 
 def _queued_job(tenancy: Tenancy, settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ImportJob:
     settings.IMPORT_DIR = tmp_path
-    monkeypatch.setattr(run_import_job_task, "delay", lambda job_id: None)  # run below, by the test
+    monkeypatch.setattr(run_import_job, "delay", lambda job_id: None)  # run below, by the test
     return import_job_create(
         project=tenancy.project_a, kind="tasks", stream=io.BytesIO(ROW), options={"format": "jsonl"}
     )
@@ -111,11 +111,11 @@ def test_the_retry_delay_doubles_with_jitter_in_its_second_half() -> None:
 
 def test_the_worker_task_retries_and_in_process_jobs_do_not(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[dict[str, Any]] = []
-    monkeypatch.setattr(import_jobs, "import_job_run", lambda **kwargs: seen.append(kwargs))
+    monkeypatch.setattr("exchange.jobs.import_job_run", lambda **kwargs: seen.append(kwargs))
     settings.CELERY_TASK_ALWAYS_EAGER, settings.IMPORT_RETRY_MAX, settings.IMPORT_RETRY_BACKOFF = False, 4, 3
-    run_import_job_task.run(7)
+    run_import_job.run(7)
     settings.CELERY_TASK_ALWAYS_EAGER = True  # a request must not sleep
-    run_import_job_task.run(8)
+    run_import_job.run(8)
     assert seen == [
         {"job_id": 7, "max_retries": 4, "backoff": 3},
         {"job_id": 8, "max_retries": 0, "backoff": 3},
@@ -130,7 +130,7 @@ def _rows(n: int, prefix: str) -> bytes:
 
 def _spooled(tenancy: Tenancy, data: bytes, monkeypatch: pytest.MonkeyPatch) -> ImportJob:
     """An import job with its file, not queued: the test delivers it."""
-    monkeypatch.setattr(run_import_job_task, "delay", lambda job_id: None)
+    monkeypatch.setattr(run_import_job, "delay", lambda job_id: None)
     return import_job_create(
         project=tenancy.project_a, kind="tasks", stream=io.BytesIO(data), options={"format": "jsonl"}
     )
@@ -172,7 +172,7 @@ def test_an_import_running_while_redis_dies_completes_and_the_worker_carries_on(
         celery_worker(env={"REDIS_URL": server.url, "IMPORT_DIR": str(settings.IMPORT_DIR)}),
     ):
         wait_for(server.consumers, what="the worker to connect to the private Redis")
-        publish(server.url, run_import_job_task, job.pk)
+        publish(server.url, run_import_job, job.pk)
         wait_for(lambda: server.client().keys("*import-job*"), timeout=60, what="the import to report progress")
         server.kill()
         killed_at = time.time()
@@ -190,7 +190,7 @@ def test_an_import_running_while_redis_dies_completes_and_the_worker_carries_on(
         server.start()
         wait_for(server.consumers, what="the worker to reconnect")
         second = _spooled(tenancy, _rows(3, "next-"), monkeypatch)
-        publish(server.url, run_import_job_task, second.pk)
+        publish(server.url, run_import_job, second.pk)
         wait_for(lambda: _status(second) == ImportStatus.DONE, what="the worker to run the next import")
     assert Task.objects.filter(project=tenancy.project_a, external_id__startswith="big-").count() == rows
 
@@ -205,7 +205,7 @@ def test_an_import_whose_database_connection_drops_is_queued_again_and_completes
     rows = 40_000
     job = _spooled(tenancy, _rows(rows, "drop-"), monkeypatch)
     with celery_worker(env={"IMPORT_RETRY_BACKOFF": "2"}):
-        publish(settings.REDIS_URL, run_import_job_task, job.pk)
+        publish(settings.REDIS_URL, run_import_job, job.pk)
         backend = wait_for(lambda: _import_backend(job), what="the worker to start the import")
         _terminate(backend)  # a failover, a restart, an operator: the import's transaction is gone
         queued = wait_for(
@@ -238,7 +238,7 @@ def test_an_import_whose_connection_keeps_dropping_ends_failed_and_its_file_is_r
     settings.IMPORT_DIR = Path(settings.VAR_DIR) / "imports"
     job = _spooled(tenancy, _rows(40_000, "lost-"), monkeypatch)
     with celery_worker(env={"IMPORT_RETRY_BACKOFF": "1", "IMPORT_RETRY_MAX": "2"}):
-        publish(settings.REDIS_URL, run_import_job_task, job.pk)
+        publish(settings.REDIS_URL, run_import_job, job.pk)
         killed: set[int] = set()
         for attempt in range(3):  # the first run and its two retries
             backend = wait_for(

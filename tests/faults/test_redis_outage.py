@@ -36,18 +36,19 @@ from django.test import Client
 from django.urls import reverse
 
 from config.cache import ResilientRedisCache
-from labeling import health, jobs
+from exchange.import_jobs import import_job_create
+from exchange.jobs import run_import_job
+from labeling import health, queueing
 from labeling.apikeys import api_key_create
-from labeling.imports.jobs import import_job_create
+from labeling.jobs import refresh_project_ranks_job
 from labeling.middleware import QUEUE_OUTAGE_MESSAGE, RETRY_AFTER_SECONDS
 from labeling.models import Annotation, ImportJob, ImportStatus, Project, ProjectStats, Task
 from labeling.outages import CircuitBreaker
-from labeling.services import project_update, stats_refresh_mark
-from labeling.tasks import refresh_project_stats_task, run_import_job_task
+from labeling.services import project_update
+from quality.jobs import recompute_project_quality_job, refresh_project_stats_job, sweep_quality_job
 from quality.models import ProjectQuality
 from quality.selectors import stale_project_ids
-from quality.tasks import recompute_project_quality_task, sweep_quality_task
-from routing.tasks import refresh_project_ranks_task
+from quality.services import stats_refresh_mark
 from tests import factories
 from tests.conftest import Tenancy
 from tests.faults.processes import (
@@ -197,12 +198,12 @@ def broker_down(monkeypatch: pytest.MonkeyPatch, settings: Any) -> list[str]:
 
         return publish_refused
 
-    for task in (refresh_project_stats_task, recompute_project_quality_task, refresh_project_ranks_task):
+    for task in (refresh_project_stats_job, recompute_project_quality_job, refresh_project_ranks_job):
         monkeypatch.setattr(task, "apply_async", refuse(task.name))
         monkeypatch.setattr(task, "delay", refuse(task.name))
-    monkeypatch.setattr(run_import_job_task, "delay", refuse(run_import_job_task.name))
-    monkeypatch.setattr(jobs, "broker", CircuitBreaker("Celery broker", retry_after=5))
-    monkeypatch.setattr(jobs, "_known_eta", {})  # what this process remembers of earlier tests' queued runs
+    monkeypatch.setattr(run_import_job, "delay", refuse(run_import_job.name))
+    monkeypatch.setattr(queueing, "broker", CircuitBreaker("Celery broker", retry_after=5))
+    monkeypatch.setattr(queueing, "_known_eta", {})  # what this process remembers of earlier tests' queued runs
     return attempts
 
 
@@ -219,7 +220,7 @@ def test_a_submit_whose_jobs_cannot_be_queued_is_stored_and_answered(
         answer = client.post(url, data, headers={"X-Requested-With": "fetch"})
     assert answer.status_code == 200 and answer.json() == {"next": reverse("annotate", args=[tenancy.project_a.pk])}
     assert [a.client_id for a in Annotation.objects.filter(task=tenancy.task_a)] == [data["client_id"]]
-    assert broker_down == ["labeling.tasks.refresh_project_stats_task"]
+    assert broker_down == ["quality.jobs.refresh_project_stats_job"]
     # The coalescing mark is dropped: the next request tries again instead of believing a run is queued.
     assert cache.get(stats_refresh_mark(tenancy.project_a.pk)) is None
     assert len(_outage_lines(caplog, "Celery broker unavailable (connection refused)")) == 1
@@ -237,8 +238,8 @@ def test_a_project_change_whose_rerank_cannot_be_queued_is_saved_and_logged(
     with caplog.at_level(logging.WARNING, logger="concord.outage"):
         project_update(project=tenancy.project_a, sampling_strategy="random")
     assert Project.objects.get(pk=tenancy.project_a.pk).sampling_strategy == "random"
-    assert broker_down == ["routing.tasks.refresh_project_ranks_task"]
-    assert _outage_lines(caplog, f"refresh_project_ranks_task({tenancy.project_a.pk},) not queued")
+    assert broker_down == ["labeling.jobs.refresh_project_ranks_job"]
+    assert _outage_lines(caplog, f"refresh_project_ranks_job({tenancy.project_a.pk},) not queued")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -257,7 +258,7 @@ def test_an_import_that_cannot_be_queued_answers_503_and_leaves_nothing_behind(
     )
     assert answer.status_code == 503 and answer["Retry-After"] == str(RETRY_AFTER_SECONDS)
     assert answer.json() == {"detail": QUEUE_OUTAGE_MESSAGE, "retry_after": RETRY_AFTER_SECONDS}
-    assert broker_down == ["labeling.tasks.run_import_job_task"]
+    assert broker_down == ["exchange.jobs.run_import_job"]
     assert not ImportJob.objects.exists() and list(settings.IMPORT_DIR.iterdir()) == []
     assert not Task.objects.filter(external_id="q1").exists()
     # While the broker is known to be down, the next import is refused before its body is spooled.
@@ -476,7 +477,7 @@ def test_the_site_works_through_a_redis_outage_bounded_and_catches_up(tenancy: T
             # The judgments' stats and quality jobs were never queued: the sweep (beat, every 10 min) finds them.
             assert stale_project_ids() == [project.pk]
             assert not ProjectQuality.objects.filter(project=project).exists()
-            publish(server.url, sweep_quality_task)
+            publish(server.url, sweep_quality_job)
             wait_for(lambda: not stale_project_ids(), what="the sweep to recompute the project")
             wait_for(
                 lambda: getattr(ProjectStats.objects.filter(project=project).first(), "annotations", 0) == 4,

@@ -12,7 +12,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from labeling.models import Annotation, Membership, Project, Role, Task
-from labeling.services import annotation_record, project_stats_refresh
+from labeling.services import project_stats_refresh
+from routing.services import annotation_record
 from tests import factories
 from tests.conftest import Tenancy
 from tests.labeling.test_admin_tenancy import admin_url, results

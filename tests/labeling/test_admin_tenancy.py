@@ -20,7 +20,7 @@ from django.test import Client
 from django.test.client import RequestFactory
 from django.urls import reverse
 
-from labeling.admin_base import SuperuserOnlyMixin, TenantAdmin
+from backoffice.base import SuperuserOnlyMixin, TenantAdmin
 from labeling.apikeys import api_key_create
 from labeling.models import Annotation, Label, Membership, Project, Role, Task
 from quality.services import project_quality_recompute
@@ -540,7 +540,7 @@ def test_rows_cannot_be_moved_to_another_organization_by_a_change(client: Client
 
 # --- The scoping helpers fail closed ---------------------------------------------------------------------------
 def test_scoped_choices_fail_closed_for_unknown_models(tenancy: Tenancy) -> None:
-    from labeling.admin_base import scoped_choices
+    from backoffice.base import scoped_choices
 
     request = RequestFactory().get("/admin/")
     request.user = tenancy.admin_a

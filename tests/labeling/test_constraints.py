@@ -9,7 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
 from labeling.models import Annotation, Label, Project, ProjectKind, Task
-from labeling.services import annotation_record, task_create
+from labeling.services import task_create
+from routing.services import annotation_record
 from tests import factories
 from tests.conftest import Tenancy
 from tests.services import needs_postgres

@@ -370,7 +370,7 @@ def test_a_broker_outage_keeps_the_invitation_and_says_to_resend(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr("labeling.jobs.job_enqueue", lambda task, args, **options: False)  # the broker is down
+    monkeypatch.setattr("labeling.queueing.job_enqueue", lambda task, args, **options: False)  # the broker is down
     with django_capture_on_commit_callbacks(execute=True):
         invitation = _invite(tenancy, "later@example.com")
     assert Invitation.objects.get() == invitation and mailoutbox == []

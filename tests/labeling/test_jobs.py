@@ -9,12 +9,10 @@ from django.core.cache import cache
 from django.db import transaction
 
 from labeling.models import ProjectStats
-from labeling.services import (
-    STATS_REFRESH_DELAY_SECONDS,
-    annotation_record,
-    project_stats_refresh,
-    stats_refresh_mark,
-)
+from labeling.services import project_stats_refresh
+from quality.jobs import refresh_project_stats_job
+from quality.services import STATS_REFRESH_DELAY_SECONDS, stats_refresh_mark
+from routing.services import annotation_record
 from tests import factories
 from tests.conftest import Tenancy
 from tests.services import celery_worker, needs_postgres, needs_redis, wait_for
@@ -54,11 +52,13 @@ def test_rolled_back_submission_enqueues_nothing(tenancy: Tenancy, monkeypatch: 
 
 def _capture_enqueues(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     cache.clear()
-    monkeypatch.setattr("labeling.jobs._known_eta", {})
+    monkeypatch.setattr("labeling.queueing._known_eta", {})
     sent: list[int] = []
     monkeypatch.setattr(
-        "labeling.tasks.refresh_project_stats_task.apply_async", lambda args, **options: sent.append(args[0])
+        "quality.jobs.refresh_project_stats_job.apply_async", lambda args, **options: sent.append(args[0])
     )
+    # The stats job asks for a quality recompute: not the subject here.
+    monkeypatch.setattr("quality.jobs.recompute_project_quality_job.apply_async", lambda args, **options: None)
     return sent
 
 
@@ -68,7 +68,7 @@ def test_refreshes_are_coalesced_per_project(tenancy: Tenancy, monkeypatch: pyte
     settings.CELERY_TASK_ALWAYS_EAGER = False  # as in production: the job runs later, on a worker
     sent = _capture_enqueues(monkeypatch)
     clock = [1000.0]
-    monkeypatch.setattr("labeling.jobs._clock", lambda: clock[0])
+    monkeypatch.setattr("labeling.queueing._clock", lambda: clock[0])
     other = factories.make_task(tenancy.project_a, "a-2")
     for n in range(5):
         annotation_record(
@@ -78,7 +78,7 @@ def test_refreshes_are_coalesced_per_project(tenancy: Tenancy, monkeypatch: pyte
     assert sent == [tenancy.project_a.pk, tenancy.project_b.pk]
     assert cache.get(stats_refresh_mark(tenancy.project_a.pk)) == 1000.0 + STATS_REFRESH_DELAY_SECONDS
     clock[0] += STATS_REFRESH_DELAY_SECONDS  # the queued job's ETA comes...
-    project_stats_refresh(project_id=tenancy.project_a.pk)  # ...it runs, clearing the mark before it counts
+    refresh_project_stats_job.run(tenancy.project_a.pk)  # ...it runs, clearing the mark before it counts
     _judge(tenancy, "c-3")
     assert sent == [tenancy.project_a.pk, tenancy.project_b.pk, tenancy.project_a.pk]
 
@@ -91,7 +91,7 @@ def test_another_process_learns_the_queued_jobs_eta(
     settings.CELERY_TASK_ALWAYS_EAGER = False
     sent = _capture_enqueues(monkeypatch)
     clock = [50.0]
-    monkeypatch.setattr("labeling.jobs._clock", lambda: clock[0])
+    monkeypatch.setattr("labeling.queueing._clock", lambda: clock[0])
     cache.add(stats_refresh_mark(tenancy.project_a.pk), 51.0, timeout=60)  # queued elsewhere, ETA 51
     calls: list[str] = []
     real_add = cache.add

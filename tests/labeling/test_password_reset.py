@@ -149,7 +149,7 @@ def test_a_broker_outage_answers_alike_and_logs_no_address(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     factories.make_user("reset-me@example.com")
-    monkeypatch.setattr("labeling.forms.job_enqueue", lambda task, args, **options: False)  # the broker is down
+    monkeypatch.setattr("pages.forms.job_enqueue", lambda task, args, **options: False)  # the broker is down
     response = _ask(Client(), "reset-me@example.com", django_capture_on_commit_callbacks)
     assert response.status_code == 302 and response["Location"] == reverse("password_reset_done")
     assert mailoutbox == []

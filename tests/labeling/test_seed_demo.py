@@ -13,8 +13,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import Count
 
-from labeling import demo_data
-from labeling.management.commands.seed_demo import (
+from demo import data as demo_data
+from demo.management.commands.seed_demo import (
     DEFAULT_BASE_URL,
     DEMO_PASSWORD,
     MULTI_EMAIL,

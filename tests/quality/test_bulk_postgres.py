@@ -16,10 +16,10 @@ import pytest
 from django.db import connection
 
 from labeling.models import Project, ProjectKind, Task
-from labeling.services import annotation_record
 from quality import pgarrays, selectors, services
 from quality.models import TaskConsensus
 from quality.services import project_quality_recompute
+from routing.services import annotation_record
 from tests import factories
 from tests.conftest import Tenancy
 from tests.quality.population import plant

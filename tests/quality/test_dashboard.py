@@ -15,11 +15,11 @@ from django.test import Client
 from django.urls import reverse
 
 from labeling.models import Label, Project
-from quality import charts
-from quality.dashboard import COLUMNS, csv_cell
+from pages import charts
+from pages.dashboard import COLUMNS, csv_cell
+from quality.jobs import recompute_project_quality_job
 from quality.models import AnnotatorScore, ModelRanking, ProjectQuality, QualityJob, RecomputeStatus
 from quality.services import progress_key, project_quality_recompute
-from quality.tasks import recompute_project_quality_task
 from tests import factories
 from tests.conftest import Tenancy
 from tests.quality.population import plant
@@ -421,10 +421,10 @@ def test_recompute_now_queues_a_recompute_after_the_request(
 ) -> None:
     settings.QUALITY_RECOMPUTE_ON_COMMIT = True
     cache.clear()  # no coalescing mark left by another test
-    monkeypatch.setattr("labeling.jobs._known_eta", {})
+    monkeypatch.setattr("labeling.queueing._known_eta", {})
     queued: list[int] = []
     monkeypatch.setattr(
-        "quality.tasks.recompute_project_quality_task.apply_async", lambda args, **options: queued.append(args[0])
+        "quality.jobs.recompute_project_quality_job.apply_async", lambda args, **options: queued.append(args[0])
     )
     plant(project, {f"g{n}": "good" for n in range(3)}, n_tasks=20, per_task=3)
     client.force_login(tenancy.manager_a)
@@ -432,7 +432,7 @@ def test_recompute_now_queues_a_recompute_after_the_request(
         response = client.post(reverse("quality-recompute", args=[project.pk]))
     assert response.status_code == 302 and response["Location"].startswith(reverse("quality", args=[project.pk]))
     assert len(callbacks) == 1 and queued == [project.pk]
-    recompute_project_quality_task(project.pk)  # what the worker does with it
+    recompute_project_quality_job(project.pk)  # what the worker does with it
     job = QualityJob.objects.get(project=project)
     assert (job.status, job.runs) == (RecomputeStatus.DONE, 1)
     assert ProjectQuality.objects.get(project=project).n_judgments == 60

@@ -9,10 +9,11 @@ from django.core.cache import cache
 from django.db import transaction
 
 from labeling.models import Project
-from labeling.services import annotation_record, project_stats_refresh
+from quality.jobs import refresh_project_stats_job
 from quality.models import ProjectQuality, QualityJob, RecomputeStatus
 from quality.selectors import stale_project_ids
 from quality.services import QUALITY_DELAY_SECONDS, project_quality_recompute, quality_request_recompute, quality_sweep
+from routing.services import annotation_record
 from tests import factories
 from tests.conftest import Tenancy
 from tests.services import celery_worker, needs_postgres, needs_redis, wait_for
@@ -20,10 +21,10 @@ from tests.services import celery_worker, needs_postgres, needs_redis, wait_for
 
 def _capture(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     cache.clear()
-    monkeypatch.setattr("labeling.jobs._known_eta", {})
+    monkeypatch.setattr("labeling.queueing._known_eta", {})
     queued: list[int] = []
     monkeypatch.setattr(
-        "quality.tasks.recompute_project_quality_task.apply_async", lambda args, **options: queued.append(args[0])
+        "quality.jobs.recompute_project_quality_job.apply_async", lambda args, **options: queued.append(args[0])
     )
     return queued
 
@@ -36,16 +37,16 @@ def test_a_burst_of_a_thousand_requests_queues_one_run(
     settings.QUALITY_RECOMPUTE_ON_COMMIT = True
     queued = _capture(monkeypatch)
     clock = [1000.0]
-    monkeypatch.setattr("labeling.jobs._clock", lambda: clock[0])
+    monkeypatch.setattr("labeling.queueing._clock", lambda: clock[0])
     for _ in range(1000):
         with transaction.atomic():
             quality_request_recompute(project_ids=[tenancy.project_a.pk])
     assert queued == [tenancy.project_a.pk]
     # The run starts: it clears the mark before reading, so the next request queues the next run.
     clock[0] += QUALITY_DELAY_SECONDS
-    from quality.tasks import recompute_project_quality_task
+    from quality.jobs import recompute_project_quality_job
 
-    recompute_project_quality_task(tenancy.project_a.pk)
+    recompute_project_quality_job(tenancy.project_a.pk)
     with transaction.atomic():
         quality_request_recompute(project_ids=[tenancy.project_a.pk])
     assert queued == [tenancy.project_a.pk, tenancy.project_a.pk]
@@ -62,7 +63,7 @@ def test_the_stats_job_asks_for_a_quality_recompute_and_a_rollback_asks_nothing(
         quality_request_recompute(project_ids=[tenancy.project_a.pk])
         raise RuntimeError("rolled back")
     assert queued == []
-    project_stats_refresh(project_id=tenancy.project_a.pk)
+    refresh_project_stats_job.run(tenancy.project_a.pk)
     assert queued == [tenancy.project_a.pk]
 
 

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from crowdkit.aggregation import DawidSkene
 
-import quality.metrics
-from quality.metrics import aggregation
-from quality.metrics.aggregation import DawidSkeneResult, dawid_skene, majority_vote
-from quality.metrics.agreement import label_counts as vote_counts
+import numeric
+from numeric import aggregation
+from numeric.aggregation import DawidSkeneResult, dawid_skene, majority_vote
+from numeric.agreement import label_counts as vote_counts
 
 # crowd-kit calls pandas APIs that pandas 3 deprecates; those warnings are crowd-kit's, not this module's.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:crowdkit")
@@ -564,5 +564,5 @@ def test_module_is_pure_numpy_and_exported() -> None:
     assert "import django" not in source and "from django" not in source
     assert "pandas" not in source and "scipy" not in source
     for name in aggregation.__all__:
-        assert getattr(quality.metrics, name) is getattr(aggregation, name)
+        assert getattr(numeric, name) is getattr(aggregation, name)
     assert {"majority_vote", "dawid_skene", "DawidSkeneResult"} <= set(aggregation.__all__)

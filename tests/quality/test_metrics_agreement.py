@@ -17,9 +17,9 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
-from quality import metrics
-from quality.metrics import agreement
-from quality.metrics.agreement import (
+import numeric
+from numeric import agreement
+from numeric.agreement import (
     KRIPPENDORFF_LEVELS,
     cohens_kappa,
     fleiss_kappa,
@@ -463,7 +463,7 @@ def test_module_is_pure_numpy_and_loop_free() -> None:
 
 def test_public_api_is_exported_and_documented() -> None:
     for name in agreement.__all__:
-        obj = getattr(metrics, name)
+        obj = getattr(numeric, name)
         assert obj is getattr(agreement, name)
         if callable(obj):
             assert obj.__doc__ and len(obj.__doc__) > 200, name

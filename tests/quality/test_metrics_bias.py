@@ -13,7 +13,7 @@ from scipy import stats as sp_stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
-from quality.metrics import (
+from numeric import (
     GoldAccuracy,
     PositionBias,
     SelfConsistency,

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from quality.metrics import bradley_terry as bt_module
-from quality.metrics.bradley_terry import (
+from numeric import bradley_terry as bt_module
+from numeric.bradley_terry import (
     TIE_MODELS,
     BradleyTerryResult,
     bradley_terry,

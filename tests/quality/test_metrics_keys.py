@@ -8,8 +8,8 @@ import inspect
 import numpy as np
 import pytest
 
-import quality.metrics
-from quality.metrics import _keys, group_keys, group_medians, self_consistency
+import numeric
+from numeric import _keys, group_keys, group_medians, self_consistency
 
 
 @pytest.mark.parametrize(("n_keys", "n_bins"), [(1000, 50), (1000, 4000), (10, 10**9), (0, 5)])
@@ -80,4 +80,4 @@ def test_module_is_pure_numpy_loop_free_and_exported() -> None:
     assert imported <= {"__future__", "typing", "numpy", "numpy.typing"}
     assert not [node for node in ast.walk(tree) if isinstance(node, ast.For | ast.While | ast.comprehension)]
     for name in _keys.__all__:
-        assert getattr(quality.metrics, name) is getattr(_keys, name)
+        assert getattr(numeric, name) is getattr(_keys, name)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from quality.metrics import annotator_mean_kappa, peer_kappas
+from numeric import annotator_mean_kappa, peer_kappas
 
 
 def _crowd(seed: int, n_items: int = 400, n_workers: int = 12, per_item: int = 4, k: int = 3):

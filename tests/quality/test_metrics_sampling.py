@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from quality.metrics import reservoir_sample
+from numeric import reservoir_sample
 
 # Upper 0.001 critical value of the chi-square distribution with 19 degrees of freedom (published tables).
 CHI2_19_DF_0_001 = 43.82

@@ -16,7 +16,7 @@ from scipy import stats as sp_stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
-from quality.metrics import benjamini_hochberg, binomial_test, normal_quantile, wilson_interval
+from numeric import benjamini_hochberg, binomial_test, normal_quantile, wilson_interval
 
 ALTERNATIVES = ("two-sided", "greater", "less")
 # scipy is trusted down to this p-value; below it the exact-arithmetic oracle takes over.

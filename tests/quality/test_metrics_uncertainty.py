@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from quality.metrics import (
+from numeric import (
     entropy,
     least_confidence,
     margin,

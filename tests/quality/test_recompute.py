@@ -11,10 +11,9 @@ from django.db import connection
 from django.forms.models import model_to_dict
 
 from labeling.models import Annotation, Project, Role
-from labeling.services import annotation_record
 from quality.models import AnnotatorScore, ModelRanking, ProjectQuality, QualityJob, RecomputeStatus, TaskConsensus
 from quality.services import annotator_unpause, project_quality_recompute
-from routing.services import next_task
+from routing.services import annotation_record, next_task
 from tests import factories
 from tests.conftest import Tenancy
 from tests.quality.population import plant

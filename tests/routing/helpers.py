@@ -11,8 +11,9 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from labeling.models import Annotation, Organization, Project, Role, Task
+from quality.consensus import consensus_outcome
 from routing.models import Assignment, AssignmentState
-from routing.services import annotation_submit, consensus_outcome, next_task
+from routing.services import annotation_submit, next_task
 from tests import factories
 
 _client_ids = itertools.count(1)

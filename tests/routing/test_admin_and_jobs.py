@@ -11,10 +11,11 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
+from labeling.jobs import refresh_project_ranks_job
 from labeling.models import Annotation, Project, SamplingStrategy, Task, TaskStatus
+from routing.jobs import expire_leases_job
 from routing.models import Assignment, AssignmentState, Qualification, QualificationKind, TaskRequirement
 from routing.services import next_task
-from routing.tasks import expire_leases_task, refresh_project_ranks_task
 from tests import factories
 from tests.conftest import Tenancy
 from tests.labeling.test_admin_tenancy import admin_url, form_data
@@ -85,7 +86,7 @@ def test_changing_the_strategy_in_the_admin_re_ranks_the_tasks(
     client: Client, tenancy: Tenancy, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     queued: list[int] = []
-    monkeypatch.setattr(refresh_project_ranks_task, "delay", queued.append)
+    monkeypatch.setattr(refresh_project_ranks_job, "delay", queued.append)
     project = tenancy.project_a
     client.force_login(tenancy.admin_a)
     url = admin_url(project, "change", project.pk)
@@ -94,7 +95,7 @@ def test_changing_the_strategy_in_the_admin_re_ranks_the_tasks(
     with django_capture_on_commit_callbacks(execute=True):
         assert client.post(url, data).status_code == 302
     assert queued == [project.pk]
-    refresh_project_ranks_task(project.pk)  # what the worker runs
+    refresh_project_ranks_job(project.pk)  # what the worker runs
     tenancy.task_a.refresh_from_db()
     assert tenancy.task_a.rank == tenancy.task_a.shuffle
 
@@ -125,12 +126,12 @@ def test_leases_are_read_only_in_the_admin(client: Client, tenancy: Tenancy) -> 
 
 
 def test_the_beat_schedule_runs_the_expiry_job(tenancy: Tenancy) -> None:
-    assert settings.CELERY_BEAT_SCHEDULE["expire-leases"]["task"] == expire_leases_task.name
+    assert settings.CELERY_BEAT_SCHEDULE["expire-leases"]["task"] == expire_leases_job.name
     lease = next_task(annotator=tenancy.annotator_a, project=tenancy.project_a)
     Assignment.objects.filter(pk=lease.pk).update(
         leased_at=timezone.now() - timedelta(hours=1), expires_at=timezone.now() - timedelta(minutes=1)
     )
-    assert expire_leases_task() == 1  # what the worker runs on beat's schedule
+    assert expire_leases_job() == 1  # what the worker runs on beat's schedule
     lease.refresh_from_db()
     assert lease.state == AssignmentState.EXPIRED
 

@@ -14,8 +14,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from labeling.models import Annotation, Project, ProjectKind, Role
-from labeling.services import annotation_record
 from routing.management.commands.audit_sample import Command
+from routing.services import annotation_record
 from tests import factories
 
 FIELDS = [

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from labeling.models import Project, Task, TaskStatus
-from quality.metrics import dawid_skene, task_posterior
+from numeric import dawid_skene, task_posterior
 from quality.models import AnnotatorScore, ProjectQuality
 from routing.services import next_task
 from tests import factories

@@ -9,18 +9,17 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from labeling.models import Annotation, Project, Role, SamplingStrategy, TaskResolution, TaskStatus
-from labeling.services import annotation_record
+from labeling.ranking import predictions_attach, project_ranks_refresh
+from quality.consensus import consensus_outcome
 from routing.models import Assignment, AssignmentState
 from routing.services import (
     LeaseError,
     LeaseExpired,
+    annotation_record,
     annotation_submit,
     assignment_skip,
-    consensus_outcome,
     leases_expire,
     next_task,
-    predictions_attach,
-    project_ranks_refresh,
 )
 from tests import factories
 from tests.conftest import Tenancy

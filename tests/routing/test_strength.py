@@ -11,9 +11,8 @@ from django.test import Client
 from django.urls import reverse
 
 from labeling.models import Annotation, Project, ProjectKind
-from labeling.services import annotation_record
 from routing.models import Assignment, AssignmentState
-from routing.services import annotation_submit, next_task
+from routing.services import annotation_record, annotation_submit, next_task
 from tests import factories
 from tests.conftest import Tenancy
 

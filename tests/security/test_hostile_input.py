@@ -573,7 +573,7 @@ def test_admin_pages_show_markup_as_text(hostile: Tenancy) -> None:
     Assignment.objects.filter(pk=leased.pk).update(state=AssignmentState.SKIPPED, skip_reason=f"skip {HOSTILE}")
     from django.utils import timezone
 
-    from labeling.services import annotation_record
+    from routing.services import annotation_record
 
     annotation = annotation_record(
         task=hostile.task_a, annotator=hostile.annotator_a, label="a", client_id="hostile-1", a_left=True
@@ -628,11 +628,22 @@ def test_nothing_in_templates_or_code_marks_user_text_safe() -> None:
         assert "|safe" not in text and "autoescape off" not in text and "safeseq" not in text, path
     marked = {
         str(path.relative_to(root))
-        for folder in ("labeling", "quality", "routing", "config")
+        for folder in (
+            "numeric",
+            "labeling",
+            "quality",
+            "routing",
+            "api",
+            "exchange",
+            "pages",
+            "backoffice",
+            "demo",
+            "config",
+        )
         for path in (root / folder).rglob("*.py")
         if "mark_safe(" in path.read_text() or "SafeString(" in path.read_text().replace('SafeString("")', "")
     }
-    assert marked == {"labeling/rendering.py"}, marked
+    assert marked == {"pages/rendering.py"}, marked
     for path in (root / "static").rglob("*.js"):
         text = path.read_text()
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
@@ -747,8 +758,8 @@ def test_hostile_keys_and_text_round_trip_exactly(api_a: KeyClient, tenancy: Ten
 
 
 def test_hostile_text_round_trips_through_the_export(api_a: KeyClient, tenancy: Tenancy, settings: Any) -> None:
-    from labeling.services import annotation_record
     from quality.services import project_quality_recompute
+    from routing.services import annotation_record
 
     settings.EXPORT_SETTLE_SECONDS = 0
     project = factories.make_project(tenancy.org_a, name="Export keys")
@@ -1135,7 +1146,7 @@ def test_the_admin_task_form_refuses_what_the_database_cannot_store(tenancy: Ten
 
 
 def test_a_byte_order_mark_split_across_reads_is_still_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
-    from labeling.imports import reading
+    from exchange import reading
 
     monkeypatch.setattr(reading, "READ_CHUNK", 1)
     records = list(reading.jsonl_records(io.BytesIO(b"\xef\xbb\xbf" + GOOD + GOOD)))

@@ -55,8 +55,8 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from backoffice.base import SuperuserOnlyMixin, TenantAdmin
 from config import urls as root_urls
-from labeling.admin_base import SuperuserOnlyMixin, TenantAdmin
 from labeling.apikeys import api_key_create
 from labeling.invitations import TOKEN_SALT as INVITATION_TOKEN_SALT
 from labeling.models import (

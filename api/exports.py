@@ -1,0 +1,122 @@
+"""``GET /api/v1/projects/{id}/export`` (streamed JSON Lines or CSV) and ``…/export/summary`` (what it holds)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.base import TenantAPIView
+from exchange.exports import (
+    CSV_FORMATS,
+    FORMATS,
+    ExportRequest,
+    csv_chunks,
+    export_cursor,
+    export_request,
+    export_summary,
+    jsonl_chunks,
+)
+
+PARAMETERS = ("format", "output", "min_confidence", "include_gold", "since")
+EXPORT_PARAMETERS = [
+    OpenApiParameter("format", str, enum=list(FORMATS), required=True),
+    OpenApiParameter("output", str, enum=["jsonl", "csv"], description=f"csv: {', '.join(CSV_FORMATS)} only."),
+    OpenApiParameter("min_confidence", float, description="Only tasks whose consensus posterior is at least this."),
+    OpenApiParameter("include_gold", bool, description="Add gold tasks (default false; not with since)."),
+    OpenApiParameter("since", str, description="The X-Concord-Next-Since cursor of a previous export."),
+]
+
+
+def _flag(value: str | None, name: str) -> bool:
+    if value is None:
+        return False
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no"):
+        return False
+    raise ValidationError({name: ["must be true or false"]})
+
+
+class ExportView(TenantAPIView):
+    def export(self, request: Request, project_id: int) -> ExportRequest:
+        project = self.project(project_id)
+        params = request.query_params
+        unknown = sorted(set(params) - set(PARAMETERS))
+        if unknown:
+            raise ValidationError({name: ["is not a parameter of this endpoint"] for name in unknown})
+        confidence: float | None = None
+        if params.get("min_confidence") not in (None, ""):
+            try:
+                confidence = float(params["min_confidence"])
+            except ValueError:
+                raise ValidationError({"min_confidence": ["must be a number from 0 to 1"]}) from None
+        return export_request(
+            project=project,
+            fmt=params.get("format", ""),
+            min_confidence=confidence,
+            include_gold=_flag(params.get("include_gold"), "include_gold"),
+            since=params.get("since") or None,
+        )
+
+
+class SummarySerializer(serializers.Serializer):
+    format = serializers.CharField()
+    tasks = serializers.IntegerField(help_text="Tasks selected (completed, with a consensus).")
+    by_label = serializers.DictField(child=serializers.IntegerField(), help_text="Tasks by consensus label.")
+    rows = serializers.IntegerField(help_text="Rows the export will have.")
+    excluded = serializers.DictField(child=serializers.IntegerField(), help_text="Tasks the format leaves out.")
+    next_since = serializers.CharField(help_text="Pass as ?since= to pull only what completes after this export.")
+
+
+class ProjectExportView(ExportView):
+    @extend_schema(
+        operation_id="export",
+        parameters=EXPORT_PARAMETERS,
+        responses={(200, "application/x-ndjson"): OpenApiTypes.BINARY, (200, "text/csv"): OpenApiTypes.BINARY},
+        tags=["export"],
+    )
+    def get(self, request: Request, project_id: int) -> Any:
+        export = self.export(request, project_id)
+        output = request.query_params.get("output", "jsonl")
+        if output not in ("jsonl", "csv"):
+            raise ValidationError({"output": ["must be jsonl or csv"]})
+        if output == "csv" and export.fmt not in CSV_FORMATS:
+            raise ValidationError({"output": [f"CSV is offered for {' and '.join(CSV_FORMATS)}"]})
+        if export.fmt in ("dpo", "kto", "arena") and export.project.kind != "pairwise":
+            raise ValidationError({"format": [f"{export.fmt} needs a pairwise project"]})
+        # The counts (rows, what the format leaves out) are at /export/summary: counting first would hold back the
+        # first byte. The cursor for the next pull costs nothing.
+        chunks = csv_chunks(export) if output == "csv" else jsonl_chunks(export)
+        content_type = "text/csv; charset=utf-8" if output == "csv" else "application/x-ndjson; charset=utf-8"
+        response = StreamingHttpResponse(chunks, content_type=content_type)
+        filename = f"project-{export.project.pk}-{export.fmt}.{output}"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["X-Concord-Next-Since"] = export_cursor(export)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class ProjectExportSummaryView(ExportView):
+    @extend_schema(
+        operation_id="export_summary", parameters=EXPORT_PARAMETERS, responses=SummarySerializer, tags=["export"]
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        export = self.export(request, project_id)
+        summary = export_summary(export)
+        return Response(
+            {
+                "format": export.fmt,
+                "tasks": summary.tasks,
+                "by_label": summary.by_label,
+                "rows": summary.rows,
+                "excluded": summary.excluded,
+                "next_since": summary.next_since,
+            }
+        )

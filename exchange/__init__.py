@@ -1,0 +1,1 @@
+"""Imports and exports: tasks, judgments and predictions in; datasets (TRL-ready) out. The outer layer."""

@@ -1,0 +1,209 @@
+"""Judgments: an annotator's submit on their lease, and a judgment recorded without a lease (an import, the demo
+seed). Both store the row and settle the task in one transaction, under the task's row lock, through one helper
+(``_judgment_store``); the same ``client_id`` again returns the first row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from labeling.db import execute, timestamp
+from labeling.models import Annotation, Membership, Project, Task
+from labeling.services import annotation_by_client_id, annotation_errors, annotation_validate
+from labeling.validation import text_problem
+from quality.consensus import task_settle
+from quality.services import project_stats_request_refresh
+from routing import sql
+from routing.models import Assignment, AssignmentState
+from routing.services.leases import ACTIVE, LeaseError, lease_error, paused_error
+
+
+def _judgment_store(
+    judgment: Annotation, *, is_gold: bool, min_judgments: int, max_judgments: int, threshold: float
+) -> tuple[Annotation, bool]:
+    """Insert ``judgment`` (the caller holds its task's row lock), settle the task and queue the project's stats
+    refresh on commit; ``(judgment, True)``. A row with the same ``client_id`` (a concurrent retry) wins: it is
+    returned instead, ``(row, False)``, and nothing is written."""
+    judgment.pk = sql.insert_annotation(
+        [
+            judgment.organization_id,
+            judgment.project_id,
+            judgment.task_id,
+            judgment.annotator_id,
+            judgment.label,
+            judgment.a_left,
+            judgment.strength,
+            float(judgment.seconds_on_task),
+            judgment.active_seconds,
+            judgment.client_id,
+            timestamp(judgment.created_at),
+        ]
+    )
+    if judgment.pk is None:
+        existing = annotation_by_client_id(
+            organization_id=judgment.organization_id, annotator=judgment.annotator, client_id=judgment.client_id
+        )
+        if existing is not None:
+            return existing, False
+        raise ValidationError({"task": "This annotator has already judged this task."})
+    task_settle(
+        judgment.task_id,
+        judgment.project_id,
+        is_gold,
+        judgment.created_at,
+        min_judgments,
+        max_judgments,
+        threshold,
+    )
+    project_stats_request_refresh(project_ids=[judgment.project_id])
+    return judgment, True
+
+
+def annotation_submit(
+    *,
+    assignment: Assignment,
+    label: str,
+    client_id: str,
+    seconds: float,
+    actor: Any,
+    active_seconds: float | None = None,
+    strength: int | None = None,
+) -> Annotation:
+    """Store ``actor``'s judgment on their lease and move the task towards consensus, in one transaction.
+
+    The same ``client_id`` again (double click, retry after a timeout) returns the first annotation. A lease
+    that expired, was skipped or belongs to someone else raises ``LeaseError`` and writes nothing, and so does any
+    submit of an annotator whose work in the project is paused (``AnnotatorPaused``). ``seconds`` is
+    the server-side time on task; ``active_seconds``, when the page measured it, the time it was visible and focused;
+    ``strength`` how much better (1-3), required on a decisive judgment when the project has a strength scale.
+    """
+    if assignment.annotator_id != actor.pk:
+        raise LeaseError("This task is leased to someone else.", code="not_yours")
+    # Posted text goes into queries before it is checked: what PostgreSQL cannot hold (a NUL) is refused first.
+    for name, value in (("label", label), ("client_id", client_id)):
+        if isinstance(value, str) and (problem := text_problem(value)) is not None:
+            raise ValidationError({name: problem})
+    org = assignment.organization_id
+    with transaction.atomic():
+        now = timezone.now()
+        row = sql.lock_lease_and_task(lease=assignment.pk, org=org, label=str(label), now=now)
+        if row is None:
+            raise LeaseError("This lease does not exist.", code="missing")
+        (
+            state,
+            live,
+            task_id,
+            a_left,
+            project_id,
+            kind,
+            min_j,
+            max_j,
+            threshold,
+            scale,
+            gold_label,
+            label_known,
+            paused_at,
+        ) = row
+        a_left = None if a_left is None else bool(a_left)
+        if state != ACTIVE or not live:
+            # A retry of a submit that already went through returns its row, whatever the lease says now.
+            existing = annotation_by_client_id(organization_id=org, annotator=actor, client_id=client_id)
+            if existing is not None:
+                return existing
+            raise paused_error() if paused_at is not None else lease_error(state, expired=not live)
+        if paused_at is not None:
+            # Refused, not stored and excluded: the lease is released by the router's next call for them.
+            raise paused_error()
+        errors = annotation_errors(
+            kind=kind,
+            label=label,
+            label_known=bool(label_known),
+            client_id=client_id,
+            a_left=a_left,
+            seconds_on_task=seconds,
+            active_seconds=active_seconds,
+            strength=strength,
+            strength_scale=bool(scale),
+        )
+        if errors:
+            raise ValidationError(errors)
+        judgment = Annotation(
+            organization_id=org,
+            project_id=project_id,
+            task_id=task_id,
+            annotator=actor,
+            label=label,
+            a_left=a_left,
+            strength=strength,
+            seconds_on_task=float(seconds),
+            active_seconds=None if active_seconds is None else float(active_seconds),
+            client_id=client_id,
+            created_at=now,
+        )
+        judgment, created = _judgment_store(
+            judgment, is_gold=gold_label is not None, min_judgments=min_j, max_judgments=max_j, threshold=threshold
+        )
+        if created:
+            execute(
+                "UPDATE routing_assignment SET state = %s, finished_at = %s WHERE id = %s",
+                [AssignmentState.SUBMITTED.value, timestamp(now), assignment.pk],
+            )
+    return judgment
+
+
+def annotation_record(
+    *,
+    task: Task,
+    annotator: AbstractBaseUser,
+    label: str,
+    client_id: str,
+    a_left: bool | None = None,
+    seconds_on_task: float = 0.0,
+    strength: int | None = None,
+) -> Annotation:
+    """Store one judgment without a lease (imports, the demo seed) and settle the task. Idempotent: the same
+    ``client_id`` returns the first row. Annotators' judgments go through ``annotation_submit``, which also checks
+    their lease."""
+    existing = annotation_by_client_id(organization_id=task.organization_id, annotator=annotator, client_id=client_id)
+    if existing is not None:
+        return existing
+    project: Project = task.project
+    annotation_validate(
+        project=project,
+        label=label,
+        client_id=client_id,
+        a_left=a_left,
+        seconds_on_task=seconds_on_task,
+        strength=strength,
+    )
+    if not Membership.objects.filter(organization_id=task.organization_id, user=annotator).exists():
+        raise ValidationError({"annotator": "is not a member of this organization"})
+    with transaction.atomic():
+        # Like a submit, under the task's row lock: the task's progress is recounted with the new row.
+        locked = Task.objects.for_org(task.organization_id).select_for_update(no_key=True).get(pk=task.pk)
+        judgment = Annotation(
+            organization_id=task.organization_id,
+            project_id=task.project_id,
+            task_id=task.pk,
+            annotator=annotator,
+            label=label,
+            a_left=a_left,
+            strength=strength,
+            seconds_on_task=float(seconds_on_task),
+            client_id=client_id,
+            created_at=timezone.now(),
+        )
+        judgment, _ = _judgment_store(
+            judgment,
+            is_gold=locked.is_gold,
+            min_judgments=project.min_judgments,
+            max_judgments=project.max_judgments,
+            threshold=project.consensus_threshold,
+        )
+    task.refresh_from_db()
+    return judgment
