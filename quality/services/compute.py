@@ -2,7 +2,8 @@
 ``numeric`` (numpy only): consensus per task, scores and flags per annotator, project agreement and the model
 leaderboard. Pure: no database access; ``quality.services.recompute`` reads the arrays and stores the results.
 
-How the flags are decided (each needs enough data first, and is documented on the dashboard):
+How the flags (``quality.models.Flag``) are decided (each needs enough data first, and is documented on the
+dashboard):
 
 - Reference label for an annotator's judgment: the Dawid-Skene posterior of the task **without that judgment**
   (its likelihood factor divided out — leave-one-out), or the gold answer on gold tasks. So an annotator never
@@ -33,6 +34,7 @@ import numpy as np
 
 import numeric
 from labeling.models import Project, ProjectKind
+from quality.models import Flag
 from quality.selectors import ProjectData
 
 ALPHA = 0.01  # BH-adjusted significance for the bias flags
@@ -144,17 +146,17 @@ def _judgment_figures(data: ProjectData, project: Project, window: np.ndarray) -
     figures |= {"consistency": consistency}
 
     flags = {
-        "too_fast": (judged >= MIN_FAST_JUDGMENTS) & (figures["median_seconds"] < project.too_fast_seconds),
-        "low_gold_accuracy": (gold.n >= project.pause_min_gold)
+        Flag.TOO_FAST: (judged >= MIN_FAST_JUDGMENTS) & (figures["median_seconds"] < project.too_fast_seconds),
+        Flag.LOW_GOLD_ACCURACY: (gold.n >= project.pause_min_gold)
         & (np.nan_to_num(gold.high, nan=1.0) < project.pause_gold_threshold),
-        "position_biased": np.zeros(n, dtype=bool),
+        Flag.POSITION_BIASED: np.zeros(n, dtype=bool),
     }
     if project.kind == ProjectKind.PAIRWISE and data.n_judgments:
         a, b = data.labels.index("a"), data.labels.index("b")
         decisive = np.isin(data.j_label, [a, b]) & (data.j_a_left >= 0)
         chose_left = (data.j_label == a) == (data.j_a_left == 1)
         position = numeric.position_bias(who, chose_left, decisive, n_annotators=n)
-        flags["position_biased"] = (
+        flags[Flag.POSITION_BIASED] = (
             (position.n >= MIN_FLAG_JUDGMENTS)
             & (np.nan_to_num(position.q_value, nan=1.0) < ALPHA)
             & (np.abs(np.nan_to_num(position.rate, nan=0.5) - 0.5) >= EFFECT)
@@ -196,9 +198,9 @@ def _annotator_figures(
     # Over the pause window too, unless it holds every judgment (no annotator was ever un-paused).
     random_q_window = random_q if window.all() else random_test(has_ref & window)[3]
     figures |= {"agreement_n": agreement_n, "agreement": agreement, "chance": chance, "random_q": random_q}
-    flags["random_clicker"] = (agreement_n >= MIN_FLAG_JUDGMENTS) & (np.nan_to_num(random_q, nan=1.0) < RANDOM_ALPHA)
-    flags["verbosity_biased"] = np.zeros(n, dtype=bool)
-    figures["pause_random"] = (np.nan_to_num(random_q_window, nan=1.0) < RANDOM_ALPHA) & flags["random_clicker"]
+    flags[Flag.RANDOM_CLICKER] = (agreement_n >= MIN_FLAG_JUDGMENTS) & (np.nan_to_num(random_q, nan=1.0) < RANDOM_ALPHA)
+    flags[Flag.VERBOSITY_BIASED] = np.zeros(n, dtype=bool)
+    figures["pause_random"] = (np.nan_to_num(random_q_window, nan=1.0) < RANDOM_ALPHA) & flags[Flag.RANDOM_CLICKER]
 
     if "decisive" in base:
         a, b = data.labels.index("a"), data.labels.index("b")
@@ -213,7 +215,7 @@ def _annotator_figures(
             ((ref == a) == a_longer)[usable],
             n_annotators=n,
         )
-        flags["verbosity_biased"] = (
+        flags[Flag.VERBOSITY_BIASED] = (
             (verbosity.n >= MIN_FLAG_JUDGMENTS)
             & (np.nan_to_num(verbosity.q_value, nan=1.0) < ALPHA)
             & (np.nan_to_num(verbosity.excess, nan=0.0) >= EFFECT)
