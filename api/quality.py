@@ -16,8 +16,6 @@ from api.base import TenantAPIView
 from exchange.exports import annotator_pseudonym
 from quality.models import AnnotatorScore, ModelRanking, ProjectQuality, QualityJob
 
-FLAGS = ("random_clicker", "position_biased", "verbosity_biased", "too_fast", "low_gold_accuracy")
-
 
 def _no_parameters(request: Request) -> None:
     if request.query_params:
@@ -64,7 +62,7 @@ class AnnotatorScoreListView(TenantAPIView):
             row |= {
                 "annotator": annotator_pseudonym(org, score.annotator_id),
                 "email": score.annotator.email,
-                "flags": [name for name in FLAGS if getattr(score, name)],
+                "flags": score.flags,
                 "paused": score.paused_at is not None,
             }
             rows.append(row)

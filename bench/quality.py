@@ -13,8 +13,8 @@ Organization, users, memberships and project go through Django; tasks and judgme
 
 The measurement runs in a fresh child process, so that its peak RSS is the recompute's (plus Python, Django and
 numpy), not the build's. It times (1) the read into arrays (``quality.selectors.project_data``), (2) the
-in-memory part as the job runs it (``quality.services._compute``: Dawid-Skene on this thread, the work that needs
-no consensus on a helper thread), then each of its steps alone for the breakdown, (3) the writes and the commit
+in-memory part as the job runs it (``quality.services.compute._compute``: Dawid-Skene on this thread, the work that
+needs no consensus on a helper thread), then each of its steps alone for the breakdown, (3) the writes and the commit
 (a first run: inserts, whose foreign keys PostgreSQL checks at commit), (4) the whole job end to end on the same
 data (a second run: updates), its phases taken from its progress callback.
 After the peak RSS is taken: each metric against its oracle library on the same arrays (dev-only dependencies),
@@ -227,8 +227,8 @@ def measure(args: argparse.Namespace) -> None:
 
     import numeric
     from labeling.models import Project, ProjectKind
-    from quality import services
     from quality.selectors import project_data
+    from quality.services import compute, recompute
 
     rss_start = _peak_rss_mib()
     project = Project.objects.get(name="Bench quality prefs")
@@ -237,27 +237,27 @@ def measure(args: argparse.Namespace) -> None:
     # progress and updates its QualityJob row: left out here, included in the end-to-end run below).
     clock = Clock()
     with transaction.atomic():
-        services._lock(project.pk)
+        recompute._lock(project.pk)
         data = clock.run("read (project_data)", project_data, project=project)
-        previous, window = clock.run("previous scores, pause window", services._pause_window, project, data)
-        computed = clock.run("in memory (services._compute)", services._compute, data, project, window)
+        previous, window = clock.run("previous scores, pause window", recompute._pause_window, project, data)
+        computed = clock.run("in memory (compute._compute)", compute._compute, data, project, window)
         consensus, figures, overall, battles = computed.consensus, computed.figures, computed.overall, computed.battles
         assert project.kind == ProjectKind.PAIRWISE
         now = timezone.now()
-        clock.run("write consensus", services._write_consensus, project, data, consensus, now)
-        clock.run("write scores", services._write_scores, project, data, consensus, figures, previous, now)
-        clock.run("write rankings", services._write_rankings, project, battles, now)
-        clock.run("write snapshot", services._write_snapshot, project, data, consensus, overall, now, 0.0)
+        clock.run("write consensus", recompute._write_consensus, project, data, consensus, now)
+        clock.run("write scores", recompute._write_scores, project, data, consensus, figures, previous, now)
+        clock.run("write rankings", recompute._write_rankings, project, battles, now)
+        clock.run("write snapshot", recompute._write_snapshot, project, data, consensus, overall, now, 0.0)
         commit_started = time.perf_counter()
     clock.times["commit"] = time.perf_counter() - commit_started
     steps = clock.times
     # The in-memory steps one at a time, for the breakdown (the job overlaps the first three with Dawid-Skene).
     alone = Clock()
-    base = alone.run("annotator figures without consensus", services._judgment_figures, data, project, window)
-    alone.run("battles (Bradley-Terry + 200 bootstraps)", services._battles, data)
-    alone.run("consensus (Dawid-Skene, leave-one-out)", services._consensus, data)
-    alone.run("annotator figures from consensus", services._annotator_figures, data, consensus, project, window, base)
-    alone.run("project figures (Fleiss, alpha)", services._project_figures, data, consensus.counts)
+    base = alone.run("annotator figures without consensus", compute._judgment_figures, data, project, window)
+    alone.run("battles (Bradley-Terry + 200 bootstraps)", compute._battles, data)
+    alone.run("consensus (Dawid-Skene, leave-one-out)", compute._consensus, data)
+    alone.run("annotator figures from consensus", compute._annotator_figures, data, consensus, project, window, base)
+    alone.run("project figures (Fleiss, alpha)", compute._project_figures, data, consensus.counts)
     del base
     n_judgments, n_tasks, n_annotators = data.n_judgments, data.n_tasks, int(data.annotator_ids.size)
     kept = figures["peers"].kappa.size
@@ -268,7 +268,7 @@ def measure(args: argparse.Namespace) -> None:
     # Second run: the whole job, its phases from its progress callback.
     marks: list[tuple[str, float]] = []
     started = time.perf_counter()
-    services.project_quality_recompute(
+    recompute.project_quality_recompute(
         project_id=project.pk, progress=lambda step, _: marks.append((step, time.perf_counter()))
     )
     total = time.perf_counter() - started
@@ -331,8 +331,8 @@ def oracles(project: Any) -> None:
     from statsmodels.stats.inter_rater import fleiss_kappa
 
     import numeric
-    from quality import services
     from quality.selectors import project_data
+    from quality.services import compute
 
     data = project_data(project=project)
     k = len(data.labels)
@@ -436,7 +436,7 @@ def oracles(project: Any) -> None:
         losers,
         ties=ties,
         tie_model="half",
-        n_boot=services.BOOTSTRAP_REPLICATES,
+        n_boot=compute.BOOTSTRAP_REPLICATES,
         seed=0,
     )
     del pairs
@@ -450,7 +450,7 @@ def oracles(project: Any) -> None:
         data.j_label,
         n_workers=n,
         n_classes=k,
-        min_shared=services.MIN_PEER_SHARED,
+        min_shared=compute.MIN_PEER_SHARED,
     )
     by_worker = {w: {} for w in range(n)}
     for t, w, y in zip(data.j_task.tolist(), data.j_annotator.tolist(), data.j_label.tolist(), strict=True):
@@ -476,7 +476,7 @@ def oracles(project: Any) -> None:
     )
 
     # The random-clicking test: one exact one-sided binomial test per annotator.
-    consensus = services._consensus(data)
+    consensus = compute._consensus(data)
     has_ref = consensus.reference >= 0
     n_ref, agreeing, _ = numeric.agreement_with_reference(
         data.j_annotator[has_ref], (data.j_label == consensus.reference)[has_ref], n_annotators=n
@@ -484,7 +484,7 @@ def oracles(project: Any) -> None:
     chance = numeric.chance_agreement(
         data.j_annotator[has_ref], data.j_label[has_ref], consensus.reference[has_ref], n_annotators=n, n_classes=k
     )
-    useful = np.clip(np.nan_to_num(chance, nan=0.0) + services.RANDOM_MARGIN, 0.0, 0.999)
+    useful = np.clip(np.nan_to_num(chance, nan=0.0) + compute.RANDOM_MARGIN, 0.0, 0.999)
     ours_t, ours = _best(numeric.binomial_test, agreeing, n_ref, useful, alternative="less", repeat=5)
     started = time.perf_counter()
     theirs = [
@@ -526,8 +526,8 @@ def stopping_rule(project: Any, truth: np.ndarray) -> None:
     1e-5) and the accelerated one the job runs (SQUAREM, tol 1e-7), against a fit converged to 1e-13: EM steps,
     time, labels that differ, the largest posterior difference, accuracy against the planted truth."""
     import numeric
-    from quality import services
     from quality.selectors import project_data
+    from quality.services import compute
 
     data = project_data(project=project)
     args = (data.j_task, data.j_annotator, data.j_label)
@@ -539,13 +539,13 @@ def stopping_rule(project: Any, truth: np.ndarray) -> None:
     header = f"{'loop':<12} {'tol':>6} {'EM steps':>8} {'seconds':>8} {'labels differing':>17} {'max |post diff|':>16}"
     print(f"{header} {'right (planted truth)':>22}")
     runs = [("plain", 1e-5, False), ("plain", 1e-6, False)]
-    runs += [("accelerated", tol, True) for tol in (1e-6, services.DS_TOL, 1e-8)]
+    runs += [("accelerated", tol, True) for tol in (1e-6, compute.DS_TOL, 1e-8)]
     for loop, tol, accelerate in runs:
         seconds, fit = _best(numeric.dawid_skene, *args, tol=tol, accelerate=accelerate, **options)
         differing = int((fit.labels != reference.labels).sum())
         distance = float(np.abs(fit.posteriors - reference.posteriors).max())
         right = float((fit.labels[normal] == truth[normal]).mean())
-        job = " (the job)" if accelerate and tol == services.DS_TOL else ""
+        job = " (the job)" if accelerate and tol == compute.DS_TOL else ""
         print(
             f"{loop:<12} {tol:6.0e} {fit.n_iter:8d} {seconds:8.2f} {differing:17,d} {distance:16.4f} {right:22.4%}{job}"
         )

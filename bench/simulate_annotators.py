@@ -35,13 +35,12 @@ EXPECTED = {
 }
 # Flags that are also right for a kind, though not required of it: a random clicker fails gold too.
 ALSO_RIGHT = {"random": {"low_gold_accuracy"}, "left": {"random_clicker", "low_gold_accuracy"}}
-FLAGS = ("random_clicker", "position_biased", "verbosity_biased", "too_fast", "low_gold_accuracy")
 
 
 def run(seed: int, good: int, each: int, per_annotator: int) -> tuple[dict[str, str], dict[str, set[str]], float]:
     from labeling.models import Organization
     from labeling.services import project_create
-    from quality.models import AnnotatorScore
+    from quality.models import AnnotatorScore, Flag
     from quality.services import project_quality_recompute
     from tests.quality.population import plant
 
@@ -58,7 +57,7 @@ def run(seed: int, good: int, each: int, per_annotator: int) -> tuple[dict[str, 
     user_names = {user.pk: name for name, user in planted.annotators.items()}
     flags = {
         user_names[score.annotator_id]: set(score.flags)
-        for score in AnnotatorScore.objects.filter(project=project).only("annotator_id", *FLAGS)
+        for score in AnnotatorScore.objects.filter(project=project).only("annotator_id", *Flag.values)
     }
     return behaviours, flags, seconds
 
@@ -71,6 +70,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     args = parser.parse_args()
     configure_django(bench_database("bench_simulate"), queue="bench-simulate")  # one project per seed
+    from quality.models import Flag  # here: a model module needs the configured app registry
 
     caught: Counter[str] = Counter()  # planted kind -> annotators that raised its expected flags
     raised: Counter[tuple[str, str]] = Counter()  # (planted kind, flag) -> annotators of that kind with that flag
@@ -103,7 +103,7 @@ def main() -> None:
         for flag in sorted(ALSO_RIGHT.get(kind, set())):
             print(f"{'':<14} {'(also right: ' + flag + ')':<34} {raised[kind, flag] / planted[kind]:.3f}")
     print(f"\n{'flag':<18} flagged  precision")
-    for flag in FLAGS:
+    for flag in Flag.values:
         precision = f"{correct[flag] / flagged[flag]:.3f}" if flagged[flag] else "n/a"
         print(f"{flag:<18} {flagged[flag]:7d}  {precision}")
     print(f"\ngood annotators flagged: {good_flagged} of {good_total} ({good_flagged / good_total:.3f})")

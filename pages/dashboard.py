@@ -22,19 +22,12 @@ from django.utils.safestring import SafeString
 
 from labeling.models import Label, Project
 from pages import charts
-from quality.models import AnnotatorScore, ModelRanking, ProjectQuality, QualityJob, RecomputeStatus
+from quality.models import AnnotatorScore, Flag, ModelRanking, ProjectQuality, QualityJob, RecomputeStatus
 from quality.selectors import latest_quality, model_rankings, quality_history, quality_job
 from quality.services import ALPHA, EFFECT, MIN_FLAG_JUDGMENTS, RANDOM_ALPHA, RANDOM_MARGIN, progress_key
 
 DASH = "—"
-FLAG_TITLES = {
-    "random_clicker": "Random clicking",
-    "position_biased": "Position bias",
-    "verbosity_biased": "Verbosity bias",
-    "too_fast": "Too fast",
-    "low_gold_accuracy": "Low gold accuracy",
-}
-_FLAG_COUNT = sum((Cast(name, IntegerField()) for name in FLAG_TITLES), Value(0))
+_FLAG_COUNT = sum((Cast(name, IntegerField()) for name in Flag.values), Value(0))
 
 #: The annotator table's sortable columns: key (the only thing read from ``?sort=``), heading, ordering.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -71,24 +64,24 @@ def flag_help(project: Project) -> list[tuple[str, str]]:
     tests = f"Benjamini-Hochberg q < {ALPHA:g}, at least {MIN_FLAG_JUDGMENTS} judgments"
     return [
         (
-            FLAG_TITLES["random_clicker"],
+            Flag.RANDOM_CLICKER.label,
             f"Agreement with the reference label (the other judgments of the task, or its gold answer) is "
             f"significantly below chance plus {RANDOM_MARGIN:.0%} (exact one-sided binomial test, Benjamini-Hochberg "
             f"q < {RANDOM_ALPHA:g}, at least {MIN_FLAG_JUDGMENTS} judgments).",
         ),
         (
-            FLAG_TITLES["position_biased"],
+            Flag.POSITION_BIASED.label,
             f"Chooses the response shown on the left significantly more or less often than half the time, by at "
             f"least {EFFECT:.0%} ({tests}).",
         ),
         (
-            FLAG_TITLES["verbosity_biased"],
+            Flag.VERBOSITY_BIASED.label,
             f"Gives the longer response the win more often than the consensus does on the same tasks, by at least "
             f"{EFFECT:.0%} (exact McNemar test, {tests}).",
         ),
-        (FLAG_TITLES["too_fast"], f"Median time per judgment below {project.too_fast_seconds:g} seconds."),
+        (Flag.TOO_FAST.label, f"Median time per judgment below {project.too_fast_seconds:g} seconds."),
         (
-            FLAG_TITLES["low_gold_accuracy"],
+            Flag.LOW_GOLD_ACCURACY.label,
             f"At least {project.pause_min_gold} gold judgments, and even the upper end of the 95% interval of gold "
             f"accuracy is below {project.pause_gold_threshold:.0%}.",
         ),
@@ -215,7 +208,7 @@ def annotator_row(score: AnnotatorScore) -> AnnotatorRow:
             if score.verbosity_n
             else ""
         ),
-        flags=[FLAG_TITLES[name] for name in score.flags],
+        flags=[Flag(name).label for name in score.flags],
         paused=score.paused,
         pause_text=f"Paused since {when(score.paused_at)}" if score.paused else "Active",
         pause_reason=score.pause_reason,

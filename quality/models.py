@@ -46,6 +46,18 @@ class TaskConsensus(models.Model):
         return f"{self.task_id}: {self.label} ({self.confidence:.2f})"
 
 
+class Flag(models.TextChoices):
+    """The quality flags an annotator can raise in a project: each is a boolean field of ``AnnotatorScore`` of the
+    same name, the label is its title on the dashboard. Every list of flags (API, admin, dashboard, the recompute)
+    is derived from this one."""
+
+    RANDOM_CLICKER = "random_clicker", "Random clicking"
+    POSITION_BIASED = "position_biased", "Position bias"
+    VERBOSITY_BIASED = "verbosity_biased", "Verbosity bias"
+    TOO_FAST = "too_fast", "Too fast"
+    LOW_GOLD_ACCURACY = "low_gold_accuracy", "Low gold accuracy"
+
+
 class AnnotatorScore(models.Model):
     """One annotator's quality in one project. Empty figures had too little data to be computed."""
 
@@ -87,7 +99,7 @@ class AnnotatorScore(models.Model):
     verbosity_q = models.FloatField(null=True, blank=True, help_text="BH-adjusted exact McNemar p-value.")
     self_consistency = models.FloatField(null=True, blank=True)
     self_consistency_pairs = models.PositiveIntegerField(default=0)
-    # Flags
+    # Flags (one per ``Flag``, named by its value)
     random_clicker = models.BooleanField(default=False)
     position_biased = models.BooleanField(default=False)
     verbosity_biased = models.BooleanField(default=False)
@@ -120,8 +132,7 @@ class AnnotatorScore(models.Model):
 
     @property
     def flags(self) -> list[str]:
-        names = ("random_clicker", "position_biased", "verbosity_biased", "too_fast", "low_gold_accuracy")
-        return [name for name in names if getattr(self, name)]
+        return [flag.value for flag in Flag if getattr(self, flag.value)]
 
     @property
     def paused(self) -> bool:

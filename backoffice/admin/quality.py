@@ -14,7 +14,7 @@ from django.http import HttpRequest
 
 from backoffice.base import TenantAdmin
 from labeling.models import Role
-from quality.models import AnnotatorScore, ModelRanking, ProjectQuality, QualityJob, TaskConsensus
+from quality.models import AnnotatorScore, Flag, ModelRanking, ProjectQuality, QualityJob, TaskConsensus
 
 
 class ResultAdmin(TenantAdmin):
@@ -42,14 +42,10 @@ class AnnotatorScoreAdmin(ResultAdmin):
         "gold_accuracy",
         "agreement",
         "kappa_mean",
-        "random_clicker",
-        "position_biased",
-        "verbosity_biased",
-        "too_fast",
-        "low_gold_accuracy",
+        *Flag.values,
         "paused_at",
     )
-    list_filter = ("project", "random_clicker", "position_biased", "verbosity_biased", "too_fast", "low_gold_accuracy")
+    list_filter = ("project", *Flag.values)
     list_select_related = ("project", "annotator")
     search_fields = ("annotator__username", "annotator__email")
 

@@ -149,7 +149,7 @@ def _running(project: Project, run: int) -> Callable[[], bool]:
 
 
 # --- 1. A worker killed mid-recompute ---------------------------------------------------------------------------
-QUALITY_LOCK = (0x51A7, "the advisory lock key quality.services._lock takes per project")
+QUALITY_LOCK = (0x51A7, "the advisory lock key quality.services.recompute._lock takes per project")
 
 
 def _waiting_for_the_lock() -> set[int]:
@@ -448,7 +448,7 @@ def test_a_recompute_over_its_soft_time_limit_fails_visibly(tenancy: Tenancy, mo
     from quality.jobs import recompute_project_quality_job
 
     annotation_record(task=tenancy.task_a, annotator=tenancy.annotator_a, label="a", client_id="t1", a_left=True)
-    monkeypatch.setattr("quality.services._compute", _broken(SoftTimeLimitExceeded()))
+    monkeypatch.setattr("quality.services.compute._compute", _broken(SoftTimeLimitExceeded()))
     with pytest.raises(SoftTimeLimitExceeded):
         recompute_project_quality_job.apply((tenancy.project_a.pk,), task_id="over-time", throw=True)
     job = QualityJob.objects.get(project=tenancy.project_a)

@@ -16,9 +16,9 @@ import pytest
 from django.db import connection
 
 from labeling.models import Project, ProjectKind, Task
-from quality import pgarrays, selectors, services
+from quality import pgarrays, selectors
 from quality.models import TaskConsensus
-from quality.services import project_quality_recompute
+from quality.services import project_quality_recompute, recompute
 from routing.services import annotation_record
 from tests import factories
 from tests.conftest import Tenancy
@@ -104,7 +104,7 @@ def test_consensus_rows_are_stored_alike_inserted_or_updated(tenancy: Tenancy) -
     project = factories.make_project(tenancy.org_a, name="Bulk writes")
     plant(project, {f"good{n}": "good" for n in range(5)} | {"random": "random"}, n_tasks=60, per_task=3)
     factories.make_task(project, "unjudged")  # no row
-    portable = mock.patch.object(services, "_upsert_consensus_postgres", services._upsert_consensus_portable)
+    portable = mock.patch.object(recompute, "_upsert_consensus_postgres", recompute._upsert_consensus_portable)
 
     project_quality_recompute(project_id=project.pk)  # bulk insert
     bulk = _consensus_rows(project)

@@ -89,7 +89,7 @@ def test_a_failed_recompute_is_visible_and_writes_nothing(tenancy: Tenancy, monk
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("numbers went wrong")
 
-    monkeypatch.setattr("quality.services._annotator_figures", broken)
+    monkeypatch.setattr("quality.services.compute._annotator_figures", broken)
     with pytest.raises(RuntimeError):
         project_quality_recompute(project_id=project.pk)
     job = QualityJob.objects.get(project=project)
