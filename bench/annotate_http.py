@@ -4,18 +4,43 @@
         .venv/bin/python bench/annotate_http.py
 
 Builds a fresh database ``<name>_bench_http`` (dropped and re-created on every run) with one pairwise project of
-``--tasks`` tasks (min 3 judgments), starts gunicorn and a Celery worker as production runs them, signs in N
-annotators (each a thread with its own keep-alive connection and cookies), and has each repeat the page cycle —
-GET the labeling page, POST a choice (a plain form post, answered by a redirect to the next task) — for
-``--seconds`` after a warm-up. Prints loops/s and p50/p99 of each step, for each N in ``--annotators``.
-Not a test: nothing here asserts timings.
+``--tasks`` tasks (min 3 judgments, 5% gold served, auto-pause on as the project's default), starts gunicorn and a
+Celery worker as production runs them (the quality recompute runs on commit), and for each N in ``--annotators``
+runs N browsers (threads, each with its own keep-alive connection) that repeat the page cycle — POST a choice (a
+plain form post, answered by a redirect to the labeling page), GET the labeling page (the next task) — for
+``--seconds`` after a warm-up. Prints loops/s and p50/p99 of each step, the errors, and the command that
+reproduces the run. Not a test: nothing here asserts timings; it exits 1 when any loop failed.
+
+The browsers act for ``--people`` plausible annotators, so that the quality engine has no reason to pause them
+(it must not: the page of a paused annotator is "nothing left", which this benchmark counts as an error):
+
+- each task has a hidden truth, seeded and written into ``Task.meta["bench_truth"]`` at build time (45% a, 45% b,
+  7% tie, 3% both bad; a or b on gold tasks, whose gold label is that truth), and each person answers it with
+  their own accuracy, drawn uniformly in ``--accuracy`` (default 0.85 to 0.90), else one of the other three
+  answers at random: agreement far above chance (no ``random_clicker``), gold accuracy far above the pause
+  threshold (no ``low_gold_accuracy``), no side or length preferred (the server randomises the order shown);
+- each person thinks before answering: the choice is posted at least ``--think`` seconds (median; lognormal,
+  never under 3.5 s, above the project's ``too_fast_seconds`` of 3) after their labeling page was served, so the
+  server-side time on task is plausible (no ``too_fast``).
+
+A browser takes whichever person has finished thinking longest ago, posts their choice, loads their next page and
+hands them back to think; the server sees N requests in flight at any time, as from a crowd of N people clicking
+at once. By Little's law ``--people`` must exceed loops/s x think time, or the browsers wait for someone to
+finish thinking; the time they waited is printed (loops/s then measures the crowd, not the server). Each person
+makes only a few judgments per run, fewer than any flag needs (20 to 30); after the run the recompute is run
+in-process and any pause or flag fails the run. People are signed in in-process by Django's own ``login()`` (the
+test client's ``force_login``), which creates their database sessions: signing 1,000 people in over HTTP would
+cost a PBKDF2 hash each (about 0.35 s of CPU here).
 """
 
 from __future__ import annotations
 
 import argparse
+import heapq
+import html
 import http.client
 import os
+import random
 import re
 import secrets
 import statistics
@@ -24,18 +49,26 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import recreate_database  # noqa: E402
+from bench.common import print_command, recreate_database  # noqa: E402
 
 PASSWORD = "bench-password-not-secret"
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 CHOICES_FORM = re.compile(r'<form method="post" action="([^"]+/submit)"')
 CLIENT_ID = re.compile(r'name="client_id" value="([^"]+)"')
+TASK_NUMBER = re.compile(r"Explain idea (\d+) in")
+MESSAGES = re.compile(r'<ul class="messages"[^>]*>(.*?)</ul>', re.S)
+TAGS = re.compile(r"<[^>]+>")
+LABELS = ("a", "b", "tie", "both_bad")
+TRUTH_WEIGHTS = (0.45, 0.45, 0.07, 0.03)
+MIN_THINK = 3.5  # seconds: above the project's too_fast_seconds (3) for every judgment, not only the median
 
 
 def _environment(database_url: str, var_dir: str) -> dict[str, str]:
@@ -52,10 +85,20 @@ def _environment(database_url: str, var_dir: str) -> dict[str, str]:
     }
 
 
-def _build(n_tasks: int, n_annotators: int) -> tuple[int, list[str]]:
+def _truths(n_tasks: int, seed: int) -> list[str]:
+    """The hidden truth of each task (a or b on gold tasks, every 100th)."""
+    rng = random.Random(seed)
+    return [rng.choice(("a", "b")) if n % 100 == 0 else rng.choices(LABELS, TRUTH_WEIGHTS)[0] for n in range(n_tasks)]
+
+
+def _build(n_tasks: int, n_annotators: int, truths: list[str] | None = None) -> tuple[int, list[str]]:
+    """The project, its tasks and annotators: the project id and the usernames. With ``truths`` (one per task),
+    each task's hidden truth is written into its meta and gold tasks (every 100th) take theirs as the gold label;
+    without (``bench/soak.py``), every gold label is "a"."""
     import django
 
     django.setup()
+    # after django.setup(): project modules need the app registry
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
     from django.core.management import call_command
@@ -87,7 +130,8 @@ def _build(n_tasks: int, n_annotators: int) -> tuple[int, list[str]]:
                     "response_a": f"Idea {n} is simple:\n\n```python\nprint({n})\n```",
                     "response_b": f"Idea {n} is *about* sharing the work fairly. It helps.",
                 },
-                gold_label="a" if n % 100 == 0 else None,
+                meta={"bench_truth": truths[n]} if truths else {},
+                gold_label=(truths[n] if truths else "a") if n % 100 == 0 else None,
             )
             for n in range(n_tasks)
         ),
@@ -99,16 +143,91 @@ def _build(n_tasks: int, n_annotators: int) -> tuple[int, list[str]]:
     return project.pk, [u.username for u in users]
 
 
-class Annotator:
-    """One simulated annotator: a keep-alive connection and its cookies."""
+def _sessions(usernames: list[str]) -> list[dict[str, str]]:
+    """Sign each person in with Django's own ``login()`` (the test client's ``force_login``): their cookies."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
 
-    def __init__(self, port: int, username: str) -> None:
+    users = {user.username: user for user in get_user_model().objects.filter(username__in=usernames)}
+    cookies = []
+    for username in usernames:
+        client = Client()
+        client.force_login(users[username])
+        cookies.append({settings.SESSION_COOKIE_NAME: client.cookies[settings.SESSION_COOKIE_NAME].value})
+    connection.close()
+    return cookies
+
+
+@dataclass(order=True)
+class Person:
+    """One simulated annotator: their session, their accuracy and the page they are thinking about."""
+
+    ready_at: float  # when they have finished thinking about the page they hold
+    username: str = field(compare=False)
+    cookies: dict[str, str] = field(compare=False)
+    accuracy: float = field(compare=False)
+    rng: random.Random = field(compare=False)
+    think: float = field(compare=False)
+    page: str = field(default="", compare=False)
+    answered: int = field(default=0, compare=False)
+    right: int = field(default=0, compare=False)
+
+    def hold(self, page: str) -> None:
+        """They got ``page`` now: they will answer it after thinking (lognormal around the median)."""
+        self.page = page
+        self.ready_at = time.time() + max(MIN_THINK, self.think * self.rng.lognormvariate(0.0, 0.3))
+
+    def choose(self, truths: list[str]) -> str:
+        """The choice they press on the page they hold: the task's truth with their accuracy, else another answer."""
+        number = TASK_NUMBER.search(self.page)
+        truth = truths[int(number.group(1))] if number else "tie"
+        label = truth if self.rng.random() < self.accuracy else self.rng.choice([x for x in LABELS if x != truth])
+        self.answered += 1
+        self.right += label == truth
+        a_first = self.page.find("is simple") < self.page.find("sharing the work")
+        if label in ("a", "b"):
+            return "first" if (label == "a") == a_first else "second"
+        return label
+
+
+class Crowd:
+    """The people, by when they finish thinking; a browser takes the one who finished first."""
+
+    def __init__(self, people: list[Person]) -> None:
+        self.heap = list(people)
+        heapq.heapify(self.heap)
+        self.lock = threading.Lock()
+
+    def take(self, stop_at: float) -> tuple[Person | None, float]:
+        """The person who finished thinking first (waiting for them if need be), and the seconds waited; no one
+        when they would finish after ``stop_at``."""
+        with self.lock:
+            person = heapq.heappop(self.heap)
+        wait = person.ready_at - time.time()
+        if wait > 0:
+            if person.ready_at >= stop_at:
+                self.give_back(person)
+                return None, 0.0
+            time.sleep(wait)
+        return person, max(wait, 0.0)
+
+    def give_back(self, person: Person) -> None:
+        with self.lock:
+            heapq.heappush(self.heap, person)
+
+
+class Browser:
+    """One browser: a keep-alive connection, used for whichever person it acts for."""
+
+    def __init__(self, port: int) -> None:
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self.cookies: dict[str, str] = {}
-        self.username = username
 
-    def request(self, method: str, path: str, form: dict[str, str] | None = None) -> tuple[int, str, str]:
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+    def request(
+        self, person: Person, method: str, path: str, form: dict[str, str] | None = None
+    ) -> tuple[int, str, str]:
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in person.cookies.items())}
         body = None
         if form is not None:
             body = urlencode(form)
@@ -126,52 +245,77 @@ class Annotator:
         for header, value in response.getheaders():
             if header.lower() == "set-cookie":
                 name, _, rest = value.partition("=")
-                self.cookies[name] = rest.split(";", 1)[0]
+                person.cookies[name] = rest.split(";", 1)[0]
         return response.status, response.getheader("Location") or "", text
 
-    def sign_in(self) -> None:
-        _, _, page = self.request("GET", "/accounts/login/")
-        token = CSRF_FIELD.search(page).group(1)  # type: ignore[union-attr]
-        status, _, _ = self.request(
-            "POST",
-            "/accounts/login/",
-            {"csrfmiddlewaretoken": token, "username": self.username, "password": PASSWORD},
-        )
-        if status != 302:
-            raise RuntimeError(f"sign-in failed for {self.username}: {status}")
+
+def _first_message(page: str) -> str:
+    """What the page tells the person: its messages, else its main heading or first text."""
+    found = MESSAGES.search(page) or re.search(r"<h1[^>]*>(.*?)</h1>", page, re.S) or re.search(r"(.*)", page, re.S)
+    return html.unescape(" ".join(TAGS.sub(" ", found.group(1)).split()))[:160]  # type: ignore[union-attr]
+
+
+def _open(browser: Browser, person: Person, page_path: str, errors: list[tuple[str, int, str]]) -> bool:
+    """Load the person's labeling page (their next task) for them to think about; False (an error) otherwise."""
+    status, _, page = browser.request(person, "GET", page_path)
+    if status != 200 or CHOICES_FORM.search(page) is None:
+        errors.append(("labeling page", status, _first_message(page)))
+        person.page, person.ready_at = "", time.time() + 1.0
+        return False
+    if MESSAGES.search(page):  # a refused submit shows its reason on the next page (nothing was stored)
+        errors.append(("submit refused", status, _first_message(page)))
+    person.hold(page)
+    return True
+
+
+def _prime(port: int, people: list[Person], page_path: str, errors: list[tuple[str, int, str]]) -> None:
+    """Give each person a labeling page to think about (not measured)."""
+    browser = Browser(port)
+    for person in people:
+        if not person.page:
+            _open(browser, person, page_path, errors)
 
 
 def _work(
-    annotator: Annotator, page_path: str, measure_at: float, stop_at: float, results: dict[str, list[float]]
+    browser: Browser,
+    crowd: Crowd,
+    page_path: str,
+    truths: list[str],
+    measure_at: float,
+    stop_at: float,
+    results: dict[str, list],
 ) -> None:
-    n = 0
     while time.time() < stop_at:
+        person, waited = crowd.take(stop_at)
+        if person is None:
+            return
+        results["waited"].append(waited)
+        if not person.page:
+            _open(browser, person, page_path, results["errors"])
+            crowd.give_back(person)
+            continue
         measured = time.time() >= measure_at
+        page = person.page
+        form = {
+            "csrfmiddlewaretoken": CSRF_FIELD.search(page).group(1),  # type: ignore[union-attr]
+            "client_id": CLIENT_ID.search(page).group(1),  # type: ignore[union-attr]
+            "choice": person.choose(truths),
+        }
         t0 = time.perf_counter()
-        status, _, page = annotator.request("GET", page_path)
+        status, location, answer = browser.request(person, "POST", CHOICES_FORM.search(page).group(1), form)  # type: ignore[union-attr]
         t1 = time.perf_counter()
-        form = CHOICES_FORM.search(page)
-        if status != 200 or form is None:
-            results["errors"].append(1.0)
-            time.sleep(0.05)
-            continue
-        n += 1
-        status, location, _ = annotator.request(
-            "POST",
-            form.group(1),
-            {
-                "csrfmiddlewaretoken": CSRF_FIELD.search(page).group(1),  # type: ignore[union-attr]
-                "client_id": CLIENT_ID.search(page).group(1),  # type: ignore[union-attr]
-                "choice": ("first", "second", "tie", "both_bad")[n % 4],
-            },
-        )
-        t2 = time.perf_counter()
+        person.page = ""
         if status != 302 or location != page_path:
-            results["errors"].append(1.0)
+            results["errors"].append(("submit", status, location or _first_message(answer)))
+            crowd.give_back(person)
             continue
-        if measured:
-            results["page"].append((t1 - t0) * 1000)
-            results["submit"].append((t2 - t1) * 1000)
+        errors_before = len(results["errors"])
+        _open(browser, person, page_path, results["errors"])
+        t2 = time.perf_counter()
+        crowd.give_back(person)
+        if measured and len(results["errors"]) == errors_before:
+            results["submit"].append((t1 - t0) * 1000)
+            results["page"].append((t2 - t1) * 1000)
             results["loops"].append(1.0)
 
 
@@ -193,17 +337,40 @@ def _wait_for(port: int, seconds: float = 30) -> None:
     raise RuntimeError("gunicorn did not come up")
 
 
+def _quality(project_id: int) -> dict[str, int]:
+    """Recompute the project's quality now (in-process) and count what it says about the people."""
+    # after django.setup(): project modules need the app registry
+    from django.db.models import Count, Q
+
+    from quality.models import AnnotatorScore
+    from quality.services import project_quality_recompute
+
+    project_quality_recompute(project_id=project_id)
+    flags = ("random_clicker", "position_biased", "verbosity_biased", "too_fast", "low_gold_accuracy")
+    counts = AnnotatorScore.objects.filter(project_id=project_id).aggregate(
+        scored=Count("id"),
+        paused=Count("id", filter=Q(paused_at__isnull=False)),
+        **{flag: Count("id", filter=Q(**{flag: True})) for flag in flags},
+    )
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=20_000)
-    parser.add_argument("--annotators", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--annotators", type=int, nargs="+", default=[1, 8], help="browsers at once (N)")
+    parser.add_argument("--people", type=int, default=1_000, help="simulated annotators the browsers act for")
+    parser.add_argument("--think", type=float, default=5.0, help="median seconds a person thinks before the choice")
+    parser.add_argument("--accuracy", type=float, nargs=2, default=[0.85, 0.90], help="range of people's accuracy")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per N, after the warm-up")
     parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument(
         "--threads", type=int, default=1, help="threads per gunicorn worker (1: sync workers; more: gthread)"
     )
     args = parser.parse_args()
+    print_command(args)
     server = os.environ.get("DATABASE_URL", "")
     if not server.startswith(("postgres://", "postgresql://")):
         sys.exit("bench/annotate_http.py measures PostgreSQL: set DATABASE_URL=postgres://user@host:port/dbname")
@@ -213,7 +380,14 @@ def main() -> None:
     database_url = recreate_database(server, (urlsplit(server).path.strip("/") or "concord") + "_bench_http")
     env = _environment(database_url, var_dir)
     os.environ.update(env)
-    project_id, usernames = _build(args.tasks, max(args.annotators))
+    truths = _truths(args.tasks, args.seed)
+    project_id, usernames = _build(args.tasks, args.people, truths)
+    cookies = _sessions(usernames)
+    rng = random.Random(args.seed)
+    people = [
+        Person(0.0, username, jar, rng.uniform(*args.accuracy), random.Random(rng.random()), args.think)
+        for username, jar in zip(usernames, cookies, strict=True)
+    ]
     gunicorn = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
         [sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", "2", "--threads", str(args.threads),
          "--bind", f"127.0.0.1:{args.port}", "--log-level", "warning"],
@@ -228,37 +402,83 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    failed: list[str] = []
     try:
         _wait_for(args.port)
         page_path = f"/projects/{project_id}/annotate/"
         kind = "sync" if args.threads == 1 else f"gthread x{args.threads}"
-        print(f"gunicorn 2 workers ({kind}), PostgreSQL, {args.tasks:,} pairwise tasks, CPUs: {os.cpu_count()}")
+        print(
+            f"gunicorn 2 workers ({kind}), PostgreSQL, {args.tasks:,} pairwise tasks, {args.people:,} people "
+            f"(accuracy {args.accuracy[0]:.2f}-{args.accuracy[1]:.2f}, think median {args.think:g} s, "
+            f"at least {MIN_THINK:g} s), CPUs: {os.cpu_count()}",
+            flush=True,
+        )
+        priming_errors: list[tuple[str, int, str]] = []
+        started = time.perf_counter()
+        primers = [
+            threading.Thread(target=_prime, args=(args.port, people[n::4], page_path, priming_errors)) for n in range(4)
+        ]
+        for thread in primers:
+            thread.start()
+        for thread in primers:
+            thread.join()
+        print(f"opened {args.people:,} labeling pages in {time.perf_counter() - started:.1f} s (not measured)")
+        if priming_errors:
+            failed.append(f"opening the first pages: {len(priming_errors)} errors")
+            for (step, status, message), count in Counter(priming_errors).most_common(5):
+                print(f"  {count} x {step}: {status} {message}")
+        crowd = Crowd(people)
         for n in args.annotators:
-            annotators = [Annotator(args.port, username) for username in usernames[:n]]
-            for annotator in annotators:
-                annotator.sign_in()
-            results: dict[str, list[float]] = {"page": [], "submit": [], "loops": [], "errors": []}
+            results: dict[str, list] = {"page": [], "submit": [], "loops": [], "errors": [], "waited": []}
             measure_at = time.time() + args.warmup
             stop_at = measure_at + args.seconds
+            browsers = [Browser(args.port) for _ in range(n)]
             threads = [
-                threading.Thread(target=_work, args=(a, page_path, measure_at, stop_at, results)) for a in annotators
+                threading.Thread(target=_work, args=(b, crowd, page_path, truths, measure_at, stop_at, results))
+                for b in browsers
             ]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
-            page, submit = results["page"], results["submit"]
+            page, submit, errors = results["page"], results["submit"], results["errors"]
+            waited = sum(results["waited"]) / (n * (args.warmup + args.seconds))
+            mean_loop = statistics.fmean(a + b for a, b in zip(page, submit, strict=True)) if page else float("nan")
             print(
                 f"N={n}: {len(results['loops']) / args.seconds:6.1f} loops/s  "
                 f"page p50 {_percentile(page, 50):5.1f} ms p99 {_percentile(page, 99):6.1f} ms  "
                 f"submit p50 {_percentile(submit, 50):5.1f} ms p99 {_percentile(submit, 99):6.1f} ms  "
-                f"(mean loop {statistics.fmean(a + b for a, b in zip(page, submit, strict=True)):.1f} ms, "
-                f"errors {len(results['errors'])})"
+                f"(mean loop {mean_loop:.1f} ms, errors {len(errors)}, "
+                f"browsers waited for a person {waited:.1%} of the time)",
+                flush=True,
             )
+            if errors:
+                failed.append(f"N={n}: {len(errors)} errors")
+                for (step, status, message), count in Counter(errors).most_common(5):
+                    print(f"  {count} x {step}: {status} {message}")
+            if waited > 0.02:
+                print("  note: too few people for this rate (raise --people): loops/s is the crowd's pace here")
     finally:
         for process in (gunicorn, worker):
             process.terminate()
             process.wait(timeout=30)
+
+    answered = sum(p.answered for p in people)
+    right = sum(p.right for p in people)
+    per_person = sorted(p.answered for p in people)
+    quality = _quality(project_id)
+    print(
+        f"people: {answered:,} answers, {right / max(answered, 1):.1%} right (hidden truth); answers per person "
+        f"min {per_person[0]} median {per_person[len(per_person) // 2]} max {per_person[-1]}"
+    )
+    print("quality recompute: " + ", ".join(f"{name} {count}" for name, count in quality.items()))
+    flagged = {name: count for name, count in quality.items() if name != "scored" and count}
+    if flagged:
+        failed.append(f"the quality engine paused or flagged simulated people: {flagged}")
+    if failed:
+        print(f"FAILED: {'; '.join(failed)}")
+        sys.exit(1)
+    print("errors: 0 at every N; no one paused or flagged")
 
 
 if __name__ == "__main__":

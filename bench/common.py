@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
+import shlex
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -11,6 +13,35 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+# As the run was started: the scripts point DATABASE_URL at their own database afterwards.
+STARTED_WITH = {name: os.environ[name] for name in ("DATABASE_URL", "REDIS_URL") if name in os.environ}
+
+
+def _from_root(path: str) -> str:
+    relative = os.path.relpath(path, ROOT)
+    return path if relative.startswith("..") else relative
+
+
+def command(args: argparse.Namespace) -> str:
+    """The command that reproduces this run, from the repository root, with every option spelled out (defaults
+    too, so that a later change of a default does not change what the printed command runs)."""
+    words = [f"{name}={value}" for name, value in STARTED_WITH.items()]
+    words += [_from_root(sys.executable), _from_root(os.path.abspath(sys.argv[0]))]
+    for name, value in vars(args).items():
+        option = "--" + name.replace("_", "-")
+        if value is None or value is False:
+            continue
+        if value is True:
+            words.append(option)
+        elif isinstance(value, list):
+            words += [option, *map(str, value)]
+        else:
+            words += [option, str(value)]
+    return shlex.join(words)
+
+
+def print_command(args: argparse.Namespace) -> None:
+    print(f"command (from {ROOT}): {command(args)}", flush=True)
 
 
 def recreate_database(server_url: str, name: str) -> str:

@@ -23,7 +23,7 @@ of all PostgreSQL processes (which side bounds the rate). Targets: task import >
 Not a test, but it checks its own invariants and exits with status 1 when one fails: every import answered 200
 with every row created (or unchanged on the second judgments import) and no error, the rows in the database equal
 to the rows sent, every judged task's counter equal to its judgments, and every export holding exactly the rows
-the database says it should.
+the database says it should. It prints the command that reproduces the run.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, configure_django, recreate_database
+from bench.common import ROOT, configure_django, print_command, recreate_database
 
 PORT = 8766  # --port
 LABELS = ("a", "b", "tie", "both_bad")
@@ -225,6 +225,7 @@ def _judgments_stage(
     org: Any, key: str, pid: int, var_dir: str, n_tasks: int, n_annotators: int, failures: Failures
 ) -> None:
     """Judgments made elsewhere, imported in the request into freshly imported tasks; then the export at once."""
+    # after django.setup(): project modules need the app registry
     from django.db import connection
 
     from labeling.models import Annotation, Membership, Task
@@ -294,6 +295,7 @@ def _judgments_stage(
 
 def _read_only_key(org: Any, name: str) -> str:
     """A read-only API key of ``org`` (exports need no more)."""
+    # after django.setup(): project modules need the app registry
     from labeling.apikeys import api_key_create
 
     return api_key_create(organization=org, name=name, read_only=True)[1]
@@ -308,6 +310,7 @@ def main() -> None:
     parser.add_argument("--export-tasks", type=int, default=100_000, help="0: skip the steady-state export")
     parser.add_argument("--port", type=int, default=PORT)
     args = parser.parse_args()
+    print_command(args)
     PORT = args.port
     server = os.environ.get("DATABASE_URL", "")
     if not server.startswith(("postgres://", "postgresql://")):
@@ -318,6 +321,7 @@ def main() -> None:
     os.environ["SECRET_KEY"] = secret
     configure_django(database_url, queue="bench-io")
 
+    # after django.setup(): project modules need the app registry
     from django.db import connection
 
     from bench.quality import build

@@ -19,7 +19,9 @@ needs no consensus on a helper thread), then each of its steps alone for the bre
 data (a second run: updates), its phases taken from its progress callback.
 After the peak RSS is taken: each metric against its oracle library on the same arrays (dev-only dependencies),
 and Dawid-Skene's stopping tolerance against a longer fit. Targets: total < 10 s, in-memory part < 1 s, peak RSS
-< 1.5 GB. Not a test: nothing asserts timings.
+< 1.5 GB. Not a test: nothing asserts timings, but it exits 1 when a step fails, when it reads back fewer judgments
+than it built, or when a metric disagrees with its oracle (Dawid-Skene: the same label on < 99.5% of tasks;
+Bradley-Terry: log-strengths 1e-4 apart; the others: 1e-9). It prints the command that reproduces the run.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import bench_database, configure_django
+from bench.common import bench_database, configure_django, print_command
 
 QUEUE = "bench-quality"
 SHIFT = 50  # annotators per shift
@@ -140,6 +142,7 @@ def population(n_tasks: int, n_annotators: int, n_models: int, seed: int) -> Pop
 
 def build(n_tasks: int, n_annotators: int, n_models: int, seed: int) -> None:
     """The organization, users, memberships and project through Django; tasks and judgments by COPY."""
+    # after django.setup(): project modules need the app registry
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
 
@@ -222,6 +225,7 @@ class Clock:
 
 
 def measure(args: argparse.Namespace) -> None:
+    # after django.setup(): project modules need the app registry
     from django.db import transaction
     from django.utils import timezone
 
@@ -306,8 +310,13 @@ def measure(args: argparse.Namespace) -> None:
         f"ran in another process): {rss_peak:,.0f} MiB (target < 1,536 MiB); {rss_start:,.0f} MiB before reading."
     )
     sys.stdout.flush()
-    oracles(project)
+    failed = [] if n_judgments == 3 * args.tasks else [f"{n_judgments:,} judgments read, {3 * args.tasks:,} built"]
+    failed += oracles(project)
     stopping_rule(project, truth)
+    if failed:
+        print("\nFAILED: " + "; ".join(failed))
+        sys.exit(1)
+    print("\nEvery judgment read, every metric agrees with its oracle.")
 
 
 # --- Oracles ----------------------------------------------------------------------------------------------------
@@ -321,7 +330,8 @@ def _best(function: Any, *args: Any, repeat: int = 1, **kwargs: Any) -> tuple[fl
     return best, result
 
 
-def oracles(project: Any) -> None:
+def oracles(project: Any) -> list[str]:
+    """Time each metric against its oracle library on the same arrays; the checks that disagree."""
     import choix
     import krippendorff
     import pandas as pd
@@ -330,6 +340,7 @@ def oracles(project: Any) -> None:
     from sklearn.metrics import cohen_kappa_score
     from statsmodels.stats.inter_rater import fleiss_kappa
 
+    # after django.setup(): project modules need the app registry
     import numeric
     from quality.selectors import project_data
     from quality.services import compute
@@ -337,9 +348,12 @@ def oracles(project: Any) -> None:
     data = project_data(project=project)
     k = len(data.labels)
     rows: list[tuple[str, float, str, float, str]] = []
+    disagreeing: list[str] = []
 
-    def add(what: str, ours: float, oracle_name: str, theirs: float, check: str) -> None:
-        rows.append((what, ours, oracle_name, theirs, check))
+    def add(what: str, ours: float, oracle_name: str, theirs: float, check: str, agrees: bool) -> None:
+        rows.append((what, ours, oracle_name, theirs, check + ("" if agrees else " DISAGREES")))
+        if not agrees:
+            disagreeing.append(f"{what} against {oracle_name}: {check}")
         print(f"  ... {what}: ours {ours:.4f} s, {oracle_name} {theirs:.4f} s ({check})", flush=True)
 
     print("\nOracles on the same arrays (running)")
@@ -364,6 +378,7 @@ def oracles(project: Any) -> None:
         "crowd-kit DawidSkene",
         theirs_t,
         f"same label on {same:.2%} of tasks",
+        same >= 0.995,
     )
     del frame, theirs
 
@@ -378,6 +393,7 @@ def oracles(project: Any) -> None:
         "statsmodels fleiss_kappa",
         theirs_t,
         f"|diff| {abs(ours - theirs):.1e}",
+        abs(ours - theirs) <= 1e-9,
     )
 
     # Krippendorff's alpha: the job's count form on all tasks against krippendorff's value_counts form, and on a
@@ -390,6 +406,7 @@ def oracles(project: Any) -> None:
         "krippendorff value_counts",
         theirs_t,
         f"|diff| {abs(ours - theirs):.1e}",
+        abs(ours - theirs) <= 1e-9,
     )
     sample = np.random.default_rng(0).choice(data.n_tasks, 20_000, replace=False)
     matrix = np.full((data.annotator_ids.size, sample.size), np.nan)
@@ -404,6 +421,7 @@ def oracles(project: Any) -> None:
         "krippendorff reliability_data",
         theirs_t,
         f"|diff| {abs(ours - theirs):.1e}",
+        abs(ours - theirs) <= 1e-9,
     )
     del matrix
 
@@ -428,6 +446,7 @@ def oracles(project: Any) -> None:
         "choix ilsr_pairwise",
         theirs_t,
         f"max |theta diff| {diff:.1e}",
+        diff <= 1e-4,
     )
     boot_t, _ = _best(
         numeric.bradley_terry_intervals,
@@ -473,6 +492,7 @@ def oracles(project: Any) -> None:
         f"sklearn x{peers.kappa.size:,} (200 timed)",
         per_pair * peers.kappa.size,
         f"max |diff| {diff:.1e}",
+        diff <= 1e-9,
     )
 
     # The random-clicking test: one exact one-sided binomial test per annotator.
@@ -499,6 +519,7 @@ def oracles(project: Any) -> None:
         f"scipy binomtest x{n:,}",
         theirs_t,
         f"max relative diff {diff:.1e}",
+        diff <= 1e-9,
     )
 
     print(f"\n{'Metric (same arrays)':<58} {'ours s':>8}  {'oracle':<30} {'oracle s':>8} {'ratio':>7}  check")
@@ -507,10 +528,12 @@ def oracles(project: Any) -> None:
     print(f"{'Bradley-Terry 95% intervals, 200 bootstraps':<58} {boot_t:8.4f}  {'(no oracle)':<30}")
     print("ratio = oracle time / ours. Cohen's kappa: scikit-learn timed on 200 random kept pairs (label vectors")
     print("built beforehand, untimed), times the number of pairs; ours computes every pair's table at once.")
+    return disagreeing
 
 
 def reset() -> None:
     """Forget the quality results of a previous run (``--reuse``): the first run below inserts again."""
+    # after django.setup(): project modules need the app registry
     from django.db import connection
 
     from quality.models import AnnotatorScore, ModelRanking, ProjectQuality, QualityJob, TaskConsensus
@@ -525,6 +548,7 @@ def stopping_rule(project: Any, truth: np.ndarray) -> None:
     """Dawid-Skene's stopping rule: the plain loop (crowd-kit's; the function's default tol is 1e-6, crowd-kit's own
     1e-5) and the accelerated one the job runs (SQUAREM, tol 1e-7), against a fit converged to 1e-13: EM steps,
     time, labels that differ, the largest posterior difference, accuracy against the planted truth."""
+    # after django.setup(): project modules need the app registry
     import numeric
     from quality.selectors import project_data
     from quality.services import compute
@@ -562,6 +586,8 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="measure the previous run's database again, unbuilt")
     parser.add_argument("--child", choices=["build", "reset", "measure"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not args.child:
+        print_command(args)
     if args.child:  # a child process, on the bench database
         configure_django(os.environ["DATABASE_URL"], queue=QUEUE)
         if args.child == "build":
@@ -585,7 +611,9 @@ def main() -> None:
     options = ["--tasks", str(args.tasks), "--annotators", str(args.annotators), "--models", str(args.models)]
     options += ["--seed", str(args.seed)]
     for child in ("reset" if args.reuse else "build", "measure"):
-        subprocess.run([sys.executable, __file__, *options, "--child", child], env=env, check=True)  # noqa: S603
+        step = subprocess.run([sys.executable, __file__, *options, "--child", child], env=env, check=False)  # noqa: S603
+        if step.returncode:
+            sys.exit(f"bench/quality.py: the {child} step failed (exit status {step.returncode})")
 
 
 if __name__ == "__main__":

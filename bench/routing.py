@@ -7,7 +7,8 @@ Builds a fresh database ``<name>_bench_routing`` (dropped and re-created on ever
 ``--tasks`` pairwise tasks (min 3, max 5 judgments, 5% gold), starts ``--annotators`` processes (each one
 annotator with its own connection), lets them work for ``--seconds`` with no think time, then prints latency
 percentiles, throughput and the invariant checks (all must be 0). As in production, the stats jobs that submits
-queue on commit go through Redis to a real Celery worker (started here). Not a test: nothing asserts timings.
+queue on commit go through Redis to a real Celery worker (started here). Not a test: nothing asserts timings, but
+the exit status is 1 when a call failed or an invariant check is not 0; it prints the command that reproduces it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import recreate_database  # noqa: E402
+from bench.common import print_command, recreate_database  # noqa: E402
 
 
 def _configure(database_url: str) -> None:
@@ -44,6 +45,7 @@ def _configure(database_url: str) -> None:
 
 
 def _build(n_tasks: int, n_annotators: int, gold_share: float) -> tuple[int, list[int]]:
+    # after django.setup(): project modules need the app registry
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
@@ -103,6 +105,7 @@ def _annotate(args: tuple[int, int, float, float, float, int, float]) -> dict[st
     are done but not timed or counted in the rate; their judgments still count in the invariant checks.
     """
     project_id, user_id, start_at, measure_at, stop_at, seed, interval = args
+    # after django.setup(): project modules need the app registry
     from django.contrib.auth import get_user_model
     from django.db import connection
 
@@ -162,6 +165,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _invariants(project_id: int, acked: list[int]) -> dict[str, int]:
+    # after django.setup(): project modules need the app registry
     from django.db import connection
 
     from labeling.models import Project
@@ -224,6 +228,7 @@ def main() -> None:
         help="offered judgments/s over all annotators (each paced evenly); 0: back to back, to find the ceiling",
     )
     args = parser.parse_args()
+    print_command(args)
     server = os.environ.get("DATABASE_URL", "")
     if not server.startswith(("postgres://", "postgresql://")):
         sys.exit("bench/routing.py measures PostgreSQL: set DATABASE_URL=postgres://user@host:port/dbname")
@@ -294,8 +299,15 @@ def main() -> None:
     print(f"errors      {len(errors)}" + (f"  first: {errors[0]}" if errors else ""))
     paused = sum(r["refused_paused"] for r in results)
     print(f"submits refused: annotator paused by quality checks meanwhile: {paused}")
-    for check, count in _invariants(project_id, acked).items():
+    violations = _invariants(project_id, acked)
+    for check, count in violations.items():
         print(f"violations: {check}: {count}")
+    failed = [f"{len(errors)} errors"] if errors else []
+    failed += [f"{check}: {count}" for check, count in violations.items() if count]
+    if failed:
+        print(f"FAILED: {'; '.join(failed)}")
+        sys.exit(1)
+    print("no errors, no violations")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ uniform random clickers, always-left clickers, 70%-left position-biased, verbosi
 80% of the time) and too-fast — every annotator making about ``--per-annotator`` judgments (3 per task). Then it runs
 the quality recompute and prints, for each flag, its precision and recall against the planted kinds, and the share
 of good annotators flagged at all. Target at >= 200 judgments per annotator: recall >= 0.95 for every kind, <= 0.02
-of good annotators falsely flagged. Not a test: nothing asserts.
+of good annotators falsely flagged. Not a test, but with ``--per-annotator`` >= 200 it exits 1 when a target is missed
+(below that the targets do not apply, and it only prints). It prints the command that reproduces the run.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import bench_database, configure_django
+from bench.common import bench_database, configure_django, print_command
 
 # The flag each planted kind must raise. Always-left clickers are position-biased by definition; they are random
 # with respect to content too, and the random-clicking test often catches them as well (also printed), but not
@@ -35,9 +36,14 @@ EXPECTED = {
 }
 # Flags that are also right for a kind, though not required of it: a random clicker fails gold too.
 ALSO_RIGHT = {"random": {"low_gold_accuracy"}, "left": {"random_clicker", "low_gold_accuracy"}}
+# The targets (from ``TARGETS_FROM`` judgments per annotator): a missed one makes the exit status 1.
+MIN_RECALL = 0.95
+MAX_GOOD_FLAGGED = 0.02
+TARGETS_FROM = 200
 
 
 def run(seed: int, good: int, each: int, per_annotator: int) -> tuple[dict[str, str], dict[str, set[str]], float]:
+    # after django.setup(): project modules need the app registry
     from labeling.models import Organization
     from labeling.services import project_create
     from quality.models import AnnotatorScore, Flag
@@ -69,6 +75,7 @@ def main() -> None:
     parser.add_argument("--per-annotator", type=int, default=200)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     args = parser.parse_args()
+    print_command(args)
     configure_django(bench_database("bench_simulate"), queue="bench-simulate")  # one project per seed
     from quality.models import Flag  # here: a model module needs the configured app registry
 
@@ -107,6 +114,17 @@ def main() -> None:
         precision = f"{correct[flag] / flagged[flag]:.3f}" if flagged[flag] else "n/a"
         print(f"{flag:<18} {flagged[flag]:7d}  {precision}")
     print(f"\ngood annotators flagged: {good_flagged} of {good_total} ({good_flagged / good_total:.3f})")
+    missed = [f"recall of {kind} {caught[kind] / planted[kind]:.3f} < {MIN_RECALL}" for kind in EXPECTED
+              if caught[kind] / planted[kind] < MIN_RECALL]  # fmt: skip
+    if good_flagged / good_total > MAX_GOOD_FLAGGED:
+        missed.append(f"good annotators flagged {good_flagged / good_total:.3f} > {MAX_GOOD_FLAGGED}")
+    if args.per_annotator < TARGETS_FROM:
+        print(f"targets not checked: they hold from {TARGETS_FROM} judgments per annotator")
+    elif missed:
+        print("FAILED: " + "; ".join(missed))
+        sys.exit(1)
+    else:
+        print("every target met")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ checks, and exits non-zero when one fails:
 - the stored quality (consensus, annotator scores, rankings, snapshot) covers every judgment and equals what a
   fresh in-process recompute stores.
 
-Prints p50/p99/max per endpoint, judgments/s, and a one-line JSON summary (``SOAK {...}``).
+Prints the command that reproduces the run, p50/p99/max per endpoint, judgments/s, and a one-line JSON summary
+(``SOAK {...}``).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ from bench.annotate_http import (  # noqa: E402
     _percentile,
     _wait_for,
 )
-from bench.common import recreate_database  # noqa: E402
+from bench.common import print_command, recreate_database  # noqa: E402
 
 ENDPOINTS = ("login page", "login", "work", "annotate", "submit", "skip")
 SKIP_FORM = re.compile(r'<form method="post" action="([^"]+/skip)"')
@@ -514,6 +515,7 @@ def _monitor(project_id: int, stop: threading.Event, worst: dict[str, int], load
 
 def _drain(project_id: int, queue: str, redis_url: str, timeout: float) -> tuple[bool, float]:
     """Wait until no job is queued or held by the worker and the stored quality covers every judgment."""
+    # after django.setup(): project modules need the app registry
     import redis
     from django.core.cache import cache
 
@@ -598,6 +600,7 @@ def _final_checks(project_id: int, outcome: Outcome) -> tuple[dict[str, int], di
 
 
 def _quality_rows(project_id: int) -> dict[str, dict[Any, dict[str, Any]]]:
+    # after django.setup(): project modules need the app registry
     from quality.models import AnnotatorScore, ModelRanking, ProjectQuality, TaskConsensus
 
     volatile = {"id", "computed_at", "seconds"}
@@ -620,6 +623,7 @@ def _quality_rows(project_id: int) -> dict[str, dict[Any, dict[str, Any]]]:
 
 def _quality_check(project_id: int) -> tuple[int, str]:
     """Rows that differ between the stored quality and a fresh in-process recompute (0), and a description."""
+    # after django.setup(): project modules need the app registry
     from quality.services import project_quality_recompute
 
     before = _quality_rows(project_id)
@@ -684,6 +688,7 @@ def main() -> None:
         "--ramp", type=float, default=60.0, help="seconds over which browsers arrive (at most a fifth of the run)"
     )
     args = parser.parse_args()
+    print_command(args)
     server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/concord")
     if not server.startswith(("postgres://", "postgresql://")):
         sys.exit("bench/soak.py runs on PostgreSQL: set DATABASE_URL=postgres://user@host:port/dbname")
@@ -702,6 +707,7 @@ def main() -> None:
     built = time.perf_counter()
     project_id, usernames = _build(args.tasks, args.annotators)
 
+    # after django.setup(): project modules need the app registry
     from labeling.models import Project
     from labeling.services import project_update
 
