@@ -9,15 +9,20 @@ running them (bench/routing.py). Every statement names its tenant (``organizatio
 declared on the models (``task_route_pick``, ``task_route_gold``, ``assignment_task_active`` and the partial
 unique indexes). On PostgreSQL the pick takes ``FOR NO KEY UPDATE … SKIP LOCKED``; on SQLite the whole
 transaction already holds the database's single write lock (``BEGIN IMMEDIATE``).
+
+All of routing's hand-written SQL lives here. Rows come back as named tuples (``AnnotatorState``,
+``TaskCandidate``, ``LeaseAndTask``) made from the cursor's plain tuples, so the prepared statements stay as
+they are; callers read fields by name, and a ``SELECT`` whose columns no longer match its row type fails loudly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from labeling.db import execute, fetch_one, is_postgres, timestamp
+from routing.models import AssignmentState
 
 # A grant that satisfies requirement ``r`` for annotator %(user)s right now: held at the level, unexpired, and
 # for sensitivity clearances opted in.
@@ -124,6 +129,11 @@ JOIN labeling_task t ON t.id = a.task_id
 WHERE a.id = %(id)s AND a.organization_id = %(org)s
 """
 
+# Only after the judgment was stored, under the task's row lock: the lease's end is the judgment's time.
+_SUBMIT_LEASE = "UPDATE routing_assignment SET state = %s, finished_at = %s WHERE id = %s"
+
+_MARK_TASK_STARTED = "UPDATE labeling_task SET is_started = %s WHERE id = %s"
+
 _INSERT_ANNOTATION = """
 INSERT INTO labeling_annotation
   (organization_id, project_id, task_id, annotator_id, label, a_left, strength, seconds_on_task, active_seconds,
@@ -132,6 +142,49 @@ VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT DO NOTHING
 RETURNING id
 """
+
+
+class AnnotatorState(NamedTuple):
+    """What ``next_task`` decides on, read in one statement after the membership lock (``annotator_state``).
+
+    As in every row here, a boolean comes back from SQLite as 0 or 1.
+    """
+
+    paused_at: datetime | None  # the membership's pause, else the quality pause in this project
+    lease_id: int | None  # the annotator's active lease in the project, if any
+    lease_live: bool | None  # that lease has not expired (``None`` without one)
+    lease_unmet: int  # that lease's task requirements the annotator no longer meets
+    project_unmet: int  # the project's requirements the annotator does not meet
+    sensitive_requirements: int  # the project's requirements that are sensitivity clearances
+    recent_sensitive: int  # sensitive leases the annotator took in the project within the window
+
+
+class TaskCandidate(NamedTuple):
+    """A task the pick found (``pick_normal``, ``pick_gold``), with what the recount and the lease need."""
+
+    task_id: int
+    judgment_count: int
+    extra_judgments: int
+    is_started: bool
+    is_sensitive: bool
+
+
+class LeaseAndTask(NamedTuple):
+    """A lease being submitted, with its project's rules, its task's gold label and the annotator's pause."""
+
+    state: str
+    live: bool  # not expired at the submit's ``now``
+    task_id: int
+    a_left: bool | None  # pairwise: response A was shown on the left
+    project_id: int
+    kind: str
+    min_judgments: int
+    max_judgments: int
+    consensus_threshold: float
+    strength_scale: bool
+    gold_label: str | None
+    label_known: int  # how many of the project's labels have the posted value (0 or 1)
+    paused_at: datetime | None  # the membership's pause, else the quality pause in this project
 
 
 def membership_lock(*, org: int, user: int) -> None:
@@ -144,16 +197,17 @@ def membership_lock(*, org: int, user: int) -> None:
         execute(_LOCK_MEMBERSHIP, {"org": org, "user": user})
 
 
-def annotator_state(*, org: int, project: int, user: int, now: datetime, since: datetime) -> tuple | None:
+def annotator_state(*, org: int, project: int, user: int, now: datetime, since: datetime) -> AnnotatorState | None:
     """The annotator's pause, active lease (and whether its task still admits them) and gating counts.
 
     ``None`` when the user is not a member. Call after ``membership_lock``: as a statement of its own it sees the
     lease a concurrent call of the same annotator committed while this one waited for the lock.
     """
-    return fetch_one(
+    row = fetch_one(
         _ANNOTATOR_STATE,
         {"org": org, "project": project, "user": user, "now": timestamp(now), "since": timestamp(since)},
     )
+    return None if row is None else AnnotatorState._make(row)
 
 
 def lease_release(*, lease: int, now: datetime) -> int:
@@ -161,35 +215,56 @@ def lease_release(*, lease: int, now: datetime) -> int:
     return execute(_RELEASE_LEASE, {"id": lease, "now": timestamp(now)})
 
 
-def pick_normal(*, params: dict[str, Any], tried: Sequence[int]) -> tuple | None:
+def pick_normal(*, params: dict[str, Any], tried: Sequence[int]) -> TaskCandidate | None:
     """The first eligible normal task with a free slot in routing order, row-locked (others skip it)."""
     sql = _PICK_NORMAL.format(tried=", ".join(str(int(pk)) for pk in tried) or "0")
     if is_postgres():
         sql += " FOR NO KEY UPDATE OF t SKIP LOCKED"
-    return fetch_one(sql, params)
+    row = fetch_one(sql, params)
+    return None if row is None else TaskCandidate._make(row)
 
 
-def pick_gold(*, params: dict[str, Any]) -> tuple | None:
-    """A random gold task this annotator has never been shown (no lock: gold has no overlap limit)."""
-    return fetch_one(_PICK_GOLD.format(direction=">="), params) or fetch_one(_PICK_GOLD.format(direction="<"), params)
+def pick_gold(*, params: dict[str, Any]) -> TaskCandidate | None:
+    """A random gold task this annotator has never been shown (no lock: gold has no overlap limit).
+
+    The shuffle order from a random start, wrapping around to its beginning when nothing lies after the start.
+    """
+    row = fetch_one(_PICK_GOLD.format(direction=">="), params) or fetch_one(_PICK_GOLD.format(direction="<"), params)
+    return None if row is None else TaskCandidate._make(row)
 
 
 def live_leases(*, task: int, now: datetime) -> int:
+    """The task's leases that count against its overlap now (the pick's own subquery, run on its own)."""
     row = fetch_one(_LIVE_LEASES.format(task="%s", now="%s"), [task, timestamp(now)])
     return int(row[0]) if row else 0
 
 
 def insert_lease(values: Sequence[Any]) -> int:
+    """The new active lease's id; ``values`` in ``_INSERT_LEASE``'s column order (a partial unique index refuses
+    a second active lease of the annotator in the project)."""
     row = fetch_one(_INSERT_LEASE, values)
     assert row is not None
     return int(row[0])
 
 
-def lock_lease_and_task(*, lease: int, org: int, label: str, now: datetime) -> tuple | None:
+def lock_lease_and_task(*, lease: int, org: int, label: str, now: datetime) -> LeaseAndTask | None:
     """The lease with its project's rules, its task's gold label and the annotator's pause (membership or quality,
-    ``None`` if neither); lease and task rows locked."""
+    ``None`` if neither); lease and task rows locked. ``None`` when the organization has no such lease."""
     sql = _LOCK_LEASE_AND_TASK + (" FOR NO KEY UPDATE OF a, t" if is_postgres() else "")
-    return fetch_one(sql, {"id": lease, "org": org, "label": label, "now": timestamp(now)})
+    row = fetch_one(sql, {"id": lease, "org": org, "label": label, "now": timestamp(now)})
+    return None if row is None else LeaseAndTask._make(row)
+
+
+def lease_submit(*, lease: int, now: datetime) -> int:
+    """Record the lease as submitted at ``now``. No guard on its state: the caller locked the lease
+    (``lock_lease_and_task``), found it active and stored its judgment in the same transaction."""
+    return execute(_SUBMIT_LEASE, [AssignmentState.SUBMITTED.value, timestamp(now), lease])
+
+
+def task_mark_started(*, task: int) -> int:
+    """Flag the task as started on its first lease: the pick serves started tasks first (``ORDER BY t.is_started
+    DESC``) so they reach consensus before new ones are opened. The caller holds the task's row lock."""
+    return execute(_MARK_TASK_STARTED, [True, task])
 
 
 def insert_annotation(values: Sequence[Any]) -> int | None:

@@ -12,14 +12,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from labeling.db import execute, timestamp
+from labeling.db import timestamp
 from labeling.models import Annotation, Membership, Project, Task
 from labeling.services import annotation_by_client_id, annotation_errors, annotation_validate
 from labeling.validation import text_problem
 from quality.consensus import task_settle
 from quality.services import project_stats_request_refresh
 from routing import sql
-from routing.models import Assignment, AssignmentState
+from routing.models import Assignment
 from routing.services.leases import ACTIVE, LeaseError, lease_error, paused_error
 
 
@@ -91,51 +91,36 @@ def annotation_submit(
     org = assignment.organization_id
     with transaction.atomic():
         now = timezone.now()
-        row = sql.lock_lease_and_task(lease=assignment.pk, org=org, label=str(label), now=now)
-        if row is None:
+        lease = sql.lock_lease_and_task(lease=assignment.pk, org=org, label=str(label), now=now)
+        if lease is None:
             raise LeaseError("This lease does not exist.", code="missing")
-        (
-            state,
-            live,
-            task_id,
-            a_left,
-            project_id,
-            kind,
-            min_j,
-            max_j,
-            threshold,
-            scale,
-            gold_label,
-            label_known,
-            paused_at,
-        ) = row
-        a_left = None if a_left is None else bool(a_left)
-        if state != ACTIVE or not live:
+        a_left = None if lease.a_left is None else bool(lease.a_left)
+        if lease.state != ACTIVE or not lease.live:
             # A retry of a submit that already went through returns its row, whatever the lease says now.
             existing = annotation_by_client_id(organization_id=org, annotator=actor, client_id=client_id)
             if existing is not None:
                 return existing
-            raise paused_error() if paused_at is not None else lease_error(state, expired=not live)
-        if paused_at is not None:
+            raise paused_error() if lease.paused_at is not None else lease_error(lease.state, expired=not lease.live)
+        if lease.paused_at is not None:
             # Refused, not stored and excluded: the lease is released by the router's next call for them.
             raise paused_error()
         errors = annotation_errors(
-            kind=kind,
+            kind=lease.kind,
             label=label,
-            label_known=bool(label_known),
+            label_known=bool(lease.label_known),
             client_id=client_id,
             a_left=a_left,
             seconds_on_task=seconds,
             active_seconds=active_seconds,
             strength=strength,
-            strength_scale=bool(scale),
+            strength_scale=bool(lease.strength_scale),
         )
         if errors:
             raise ValidationError(errors)
         judgment = Annotation(
             organization_id=org,
-            project_id=project_id,
-            task_id=task_id,
+            project_id=lease.project_id,
+            task_id=lease.task_id,
             annotator=actor,
             label=label,
             a_left=a_left,
@@ -146,13 +131,14 @@ def annotation_submit(
             created_at=now,
         )
         judgment, created = _judgment_store(
-            judgment, is_gold=gold_label is not None, min_judgments=min_j, max_judgments=max_j, threshold=threshold
+            judgment,
+            is_gold=lease.gold_label is not None,
+            min_judgments=lease.min_judgments,
+            max_judgments=lease.max_judgments,
+            threshold=lease.consensus_threshold,
         )
         if created:
-            execute(
-                "UPDATE routing_assignment SET state = %s, finished_at = %s WHERE id = %s",
-                [AssignmentState.SUBMITTED.value, timestamp(now), assignment.pk],
-            )
+            sql.lease_submit(lease=assignment.pk, now=now)
     return judgment
 
 

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
+from labeling.db import timestamp
 from labeling.models import (
     Membership,
     Project,
@@ -83,23 +84,22 @@ def next_task(*, annotator: Any, project: Project) -> Assignment | None:
         state = sql.annotator_state(org=org, project=project.pk, user=user, now=now, since=now - SENSITIVE_WINDOW)
         if state is None:
             raise ValidationError({"annotator": "is not a member of this project's organization"})
-        paused_at, current_id, current_live, lease_unmet, unmet, sensitive_requirements, recent_sensitive = state
         # The pause and the requirements come first: a lease is handed back only while its holder may still work.
-        may_work = paused_at is None and not unmet
-        if current_id is not None:
-            if current_live and may_work and not lease_unmet:
-                return Assignment.objects.for_org(org).select_related("task").get(pk=current_id)
-            sql.lease_release(lease=current_id, now=now)
+        may_work = state.paused_at is None and not state.project_unmet
+        if state.lease_id is not None:
+            if state.lease_live and may_work and not state.lease_unmet:
+                return Assignment.objects.for_org(org).select_related("task").get(pk=state.lease_id)
+            sql.lease_release(lease=state.lease_id, now=now)
         if not may_work:
             return None
-        sensitive_ok = project.sensitive_daily_cap is None or recent_sensitive < project.sensitive_daily_cap
-        if sensitive_requirements and not sensitive_ok:
+        sensitive_ok = project.sensitive_daily_cap is None or state.recent_sensitive < project.sensitive_daily_cap
+        if state.sensitive_requirements and not sensitive_ok:
             return None
         params = {
             "org": org,
             "project": project.pk,
             "user": user,
-            "now": sql.timestamp(now),
+            "now": timestamp(now),
             "sensitive_ok": sensitive_ok,
             "min": project.min_judgments,
             "start": _rng.random(),
@@ -109,30 +109,29 @@ def next_task(*, annotator: Any, project: Project) -> Assignment | None:
             return None
         # Gold is mixed into real work only: served alone, it would be recognisable as gold.
         gold = sql.pick_gold(params=params) if project.gold_rate > 0 and _rng.random() < project.gold_rate else None
-        task_id, _, _, is_started, is_sensitive = gold or picked
+        chosen = gold or picked
         return _lease(
             project,
             annotator,
-            task_id,
+            chosen.task_id,
             now,
             is_gold=gold is not None,
-            sensitive=bool(sensitive_requirements or is_sensitive),
-            started=bool(is_started),
+            sensitive=bool(state.sensitive_requirements or chosen.is_sensitive),
+            started=bool(chosen.is_started),
         )
 
 
-def _pick_normal(params: dict[str, Any], now: datetime) -> tuple | None:
+def _pick_normal(params: dict[str, Any], now: datetime) -> sql.TaskCandidate | None:
     """The first eligible task with a free slot, locked; rechecked now that no one else can lease it."""
     tried: list[int] = []
     for _ in range(PICK_ATTEMPTS):
         row = sql.pick_normal(params=params, tried=tried)
         if row is None:
             return None
-        task_id, judgments, extra, _, _ = row
         # The pick saw a snapshot taken before we held the lock: recount in a fresh statement.
-        if judgments + sql.live_leases(task=task_id, now=now) < params["min"] + extra:
+        if row.judgment_count + sql.live_leases(task=row.task_id, now=now) < params["min"] + row.extra_judgments:
             return row
-        tried.append(task_id)
+        tried.append(row.task_id)
     return None
 
 
@@ -161,12 +160,12 @@ def _lease(
             is_gold,
             sensitive,
             assignment.a_left,
-            sql.timestamp(now),
-            sql.timestamp(assignment.expires_at),
+            timestamp(now),
+            timestamp(assignment.expires_at),
         ]
     )
     if not started:
-        sql.execute("UPDATE labeling_task SET is_started = %s WHERE id = %s", [True, task_id])
+        sql.task_mark_started(task=task_id)
     return assignment
 
 
