@@ -5,7 +5,8 @@ project (hashed once per statement), not probed per candidate: with fewer annota
 task they judged stays open and first in line, and the pick walks past all of them.
 
 Written by hand rather than through the ORM because building querysets cost ~10x more CPU than PostgreSQL spent
-running them (bench/routing.py). Every statement names its tenant (``organization_id``) and uses the indexes
+running them (bench/routing.py). Every statement that searches names its tenant (``organization_id``); the
+others update or count rows by the id of a lease or task already found in the tenant. They use the indexes
 declared on the models (``task_route_pick``, ``task_route_gold``, ``assignment_task_active`` and the partial
 unique indexes). On PostgreSQL the pick takes ``FOR NO KEY UPDATE … SKIP LOCKED``; on SQLite the whole
 transaction already holds the database's single write lock (``BEGIN IMMEDIATE``).
