@@ -139,6 +139,21 @@ def parameters_check(request: Request, allowed: tuple[str, ...] = ()) -> None:
         raise ValidationError({name: ["is not a parameter of this endpoint"] for name in unknown})
 
 
+_FLAG_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def flag_parameter(request: Request, name: str) -> bool | None:
+    """The query parameter ``name`` as a boolean, or ``None`` when it is absent. Every flag of the API takes the
+    same words, in any case: true/false, 1/0, yes/no; anything else (an empty value too) is a 400 naming it."""
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    flag = _FLAG_WORDS.get(value.lower())
+    if flag is None:
+        raise ValidationError({name: ["must be true or false"]})
+    return flag
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus services' Django ``ValidationError`` as a 400 with the same ``{field: [messages]}``, and
     a dependency outage (the database; Redis or the broker where the work cannot go on without them, such as

@@ -12,7 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.base import TenantAPIView
+from api.base import TenantAPIView, flag_parameter, parameters_check
 from exchange.exports import (
     CSV_FORMATS,
     FORMATS,
@@ -34,23 +34,11 @@ EXPORT_PARAMETERS = [
 ]
 
 
-def _flag(value: str | None, name: str) -> bool:
-    if value is None:
-        return False
-    if value.lower() in ("1", "true", "yes"):
-        return True
-    if value.lower() in ("0", "false", "no"):
-        return False
-    raise ValidationError({name: ["must be true or false"]})
-
-
 class ExportView(TenantAPIView):
     def export(self, request: Request, project_id: int) -> ExportRequest:
         project = self.project(project_id)
+        parameters_check(request, PARAMETERS)
         params = request.query_params
-        unknown = sorted(set(params) - set(PARAMETERS))
-        if unknown:
-            raise ValidationError({name: ["is not a parameter of this endpoint"] for name in unknown})
         confidence: float | None = None
         if params.get("min_confidence") not in (None, ""):
             try:
@@ -61,7 +49,7 @@ class ExportView(TenantAPIView):
             project=project,
             fmt=params.get("format", ""),
             min_confidence=confidence,
-            include_gold=_flag(params.get("include_gold"), "include_gold"),
+            include_gold=flag_parameter(request, "include_gold") or False,
             since=params.get("since") or None,
         )
 

@@ -14,10 +14,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.base import TenantAPIView
+from api.base import TenantAPIView, flag_parameter, parameters_check
 from exchange.import_jobs import import_job_create, import_job_progress
 from exchange.judgment_import import annotations_import, predictions_import
-from exchange.reading import FORMATS, MODES, ON_ERROR, ImportReport, ImportTimeout, import_seconds_estimate
+from exchange.reading import EXTENSIONS, FORMATS, MODES, ON_ERROR, ImportReport, ImportTimeout, import_seconds_estimate
 from exchange.task_import import tasks_import
 from labeling.models import ImportJob
 from labeling.tenancy import access_object
@@ -30,7 +30,6 @@ CONTENT_TYPES = {
     "text/csv": "csv",
     "application/csv": "csv",
 }
-EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
 
 
 class PayloadTooLarge(Exception):
@@ -111,12 +110,6 @@ IMPORT_PARAMETERS = [
 ]
 
 
-def _check_parameters(request: Request, allowed: tuple[str, ...]) -> None:
-    unknown = sorted(set(request.query_params) - set(allowed))
-    if unknown:
-        raise ValidationError({name: ["is not a parameter of this endpoint"] for name in unknown})
-
-
 class ImportView(TenantAPIView):
     """Reads the body as a stream and answers with the import's report (200 when written, 400 when not), or spools
     it and answers 202 with the job's URL when the work is too much for a request (see :meth:`in_request`).
@@ -136,23 +129,19 @@ class ImportView(TenantAPIView):
     ) -> ImportReport:
         raise NotImplementedError
 
-    def in_request(self, asked: str | None, length: int) -> bool:
+    def in_request(self, asked: bool | None, length: int) -> bool:
         """Whether to import in the request: ``?async=0`` / ``?async=1`` decide; otherwise the estimated work
         (``import_seconds_estimate``) must be within ``IMPORT_SYNC_SECONDS`` and the body within
         ``IMPORT_ASYNC_BYTES``."""
         if asked is not None:
-            return asked in ("0", "false")
+            return not asked
         estimate = import_seconds_estimate(kind=self.kind, size=length)
         return estimate <= settings.IMPORT_SYNC_SECONDS and length <= settings.IMPORT_ASYNC_BYTES
 
     def post(self, request: Request, project_id: int) -> Response:
         project = self.project(project_id)
-        _check_parameters(request, self.parameters)
-        asked = request.query_params.get("async")
-        if asked is not None:
-            asked = asked.lower()
-            if asked not in ("0", "1", "true", "false"):
-                raise ValidationError({"async": ["must be 1 or 0"]})
+        parameters_check(request, self.parameters)
+        asked = flag_parameter(request, "async")
         try:
             stream, fmt = import_source(request)
         except PayloadTooLarge:
@@ -184,7 +173,7 @@ class ImportView(TenantAPIView):
 class ImportJobView(TenantAPIView):
     @extend_schema(operation_id="import_job_retrieve", responses=ImportJobSerializer, tags=["tasks"])
     def get(self, request: Request, job_id: int) -> Response:
-        _check_parameters(request, ())
+        parameters_check(request)
         job = access_object(ImportJob.objects.all(), self.caller.organization_id, job_id)
         return Response(import_job_progress(job))
 
@@ -289,10 +278,8 @@ class AnnotationImportView(ImportView):
     parameters = ("format", "on_error", "create_annotators", "async")
 
     def import_options(self, request: Request) -> dict[str, Any]:
-        create = request.query_params.get("create_annotators", "0").lower()
-        if create not in ("0", "1", "true", "false"):
-            raise ValidationError({"create_annotators": ["must be 1 or 0"]})
-        return super().import_options(request) | {"create_annotators": create in ("1", "true")}
+        create = flag_parameter(request, "create_annotators") or False
+        return super().import_options(request) | {"create_annotators": create}
 
     def run(
         self, project: Any, stream: IO[bytes], fmt: str, options: dict[str, Any], time_limit: float

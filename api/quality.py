@@ -8,24 +8,18 @@ from typing import Any
 from django.forms.models import model_to_dict
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.base import TenantAPIView
+from api.base import TenantAPIView, parameters_check
 from exchange.exports import annotator_pseudonym
 from quality.models import AnnotatorScore, ModelRanking, ProjectQuality, QualityJob
-
-
-def _no_parameters(request: Request) -> None:
-    if request.query_params:
-        raise ValidationError({name: ["is not a parameter of this endpoint"] for name in request.query_params})
 
 
 class ProjectQualityView(TenantAPIView):
     @extend_schema(operation_id="quality_retrieve", responses=OpenApiTypes.OBJECT, tags=["quality"])
     def get(self, request: Request, project_id: int) -> Response:
-        _no_parameters(request)
+        parameters_check(request)
         project = self.project(project_id)
         org = self.caller.organization_id
         snapshot = ProjectQuality.objects.for_org(org).filter(project=project).order_by("-computed_at").first()
@@ -52,7 +46,7 @@ class ProjectQualityView(TenantAPIView):
 class AnnotatorScoreListView(TenantAPIView):
     @extend_schema(operation_id="annotators_list", responses=OpenApiTypes.OBJECT, tags=["quality"])
     def get(self, request: Request, project_id: int) -> Response:
-        _no_parameters(request)
+        parameters_check(request)
         project = self.project(project_id)
         org = self.caller.organization_id
         scores = AnnotatorScore.objects.for_org(org).filter(project=project).select_related("annotator")
@@ -72,7 +66,7 @@ class AnnotatorScoreListView(TenantAPIView):
 class ModelRankingListView(TenantAPIView):
     @extend_schema(operation_id="models_list", responses=OpenApiTypes.OBJECT, tags=["quality"])
     def get(self, request: Request, project_id: int) -> Response:
-        _no_parameters(request)
+        parameters_check(request)
         project = self.project(project_id)
         rankings = ModelRanking.objects.for_org(self.caller.organization_id).filter(project=project).order_by("rank")
         fields = ("model_name", "rank", "theta", "low", "high", "battles", "wins", "losses", "ties", "regularised")

@@ -15,7 +15,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.base import TenantAPIView
+from api.base import TenantAPIView, flag_parameter, parameters_check
 from exchange.exports import annotator_pseudonym
 from labeling.models import Annotation, Task, TaskStatus
 
@@ -26,10 +26,8 @@ PAGE_PARAMETERS = [
 
 
 def _page(request: Request, queryset: QuerySet, allowed: tuple[str, ...]) -> tuple[QuerySet, int]:
+    parameters_check(request, ("after", "limit", *allowed))
     params = request.query_params
-    unknown = sorted(set(params) - {"after", "limit", *allowed})
-    if unknown:
-        raise ValidationError({name: ["is not a parameter of this endpoint"] for name in unknown})
     numbers: dict[str, int] = {}
     for name, default in (("after", 0), ("limit", 100)):
         try:
@@ -40,17 +38,6 @@ def _page(request: Request, queryset: QuerySet, allowed: tuple[str, ...]) -> tup
     if not 1 <= limit <= 1000:
         raise ValidationError({"limit": ["must be from 1 to 1000"]})
     return queryset.filter(id__gt=after).order_by("id"), limit
-
-
-def _flag(request: Request, name: str) -> bool | None:
-    value = request.query_params.get(name)
-    if value is None:
-        return None
-    if value.lower() in ("true", "1", "yes"):
-        return True
-    if value.lower() in ("false", "0", "no"):
-        return False
-    raise ValidationError({name: ["must be true or false"]})
 
 
 def _respond(request: Request, rows: list[dict[str, Any]], limit: int) -> Response:
@@ -84,9 +71,9 @@ class TaskListView(TenantAPIView):
             if status not in TaskStatus.values:
                 raise ValidationError({"status": [f"must be one of {', '.join(TaskStatus.values)}"]})
             tasks = tasks.filter(status=status)
-        if (gold := _flag(request, "gold")) is not None:
+        if (gold := flag_parameter(request, "gold")) is not None:
             tasks = tasks.filter(gold_label__isnull=not gold)
-        if (has_consensus := _flag(request, "has_consensus")) is not None:
+        if (has_consensus := flag_parameter(request, "has_consensus")) is not None:
             tasks = tasks.filter(quality_consensus__isnull=not has_consensus)
         rows = list(
             tasks.annotate(

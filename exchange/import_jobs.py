@@ -34,7 +34,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from exchange.judgment_import import annotations_import, predictions_import
-from exchange.reading import READ_CHUNK, ImportReport, check_options
+from exchange.reading import READ_CHUNK, CountingReader, ImportReport, check_options
 from exchange.task_import import tasks_import
 from labeling.models import ImportJob, ImportStatus, Project
 from labeling.outages import BROKER_ERRORS, DATABASE_ERRORS, JobQueueUnavailable, outage_reason
@@ -97,17 +97,6 @@ def import_job_create(*, project: Project, kind: str, stream: IO[bytes], options
 
     transaction.on_commit(enqueue)
     return job
-
-
-class _Counting:
-    def __init__(self, handle: IO[bytes]) -> None:
-        self.handle = handle
-        self.position = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.handle.read(size)
-        self.position += len(data)
-        return data
 
 
 def import_job_progress(job: ImportJob) -> dict[str, Any]:
@@ -228,7 +217,7 @@ def _run(job_id: int, *, last_attempt: bool) -> ImportJob | None:
     options = job.options
     try:
         with Path(job.path).open("rb") as handle:
-            counting = _Counting(handle)
+            counting = CountingReader(handle)
 
             def progress(rows: int) -> None:
                 cache.set(_progress_key(job.pk), {"rows": rows, "bytes_read": counting.position}, timeout=86_400)

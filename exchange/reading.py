@@ -23,6 +23,8 @@ from labeling.models import Project
 from labeling.validation import MAX_JSON_DEPTH, NUL_MESSAGE, json_value_problem
 
 FORMATS: Final = ("jsonl", "json", "csv")
+# A file's format by its name's ending (an upload to the API, a file given to manage.py import_tasks).
+EXTENSIONS: Final = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
 MODES: Final = ("create", "upsert")
 ON_ERROR: Final = ("abort", "skip")
 BATCH: Final = 2_000
@@ -38,6 +40,19 @@ _ROUNDED: Final = float(2**63)
 
 class UnstorableJSON(Exception):
     """JSON that parses but cannot be stored and returned exactly (a NUL, NaN, a 100-digit number, deep nesting)."""
+
+
+class CountingReader:
+    """A binary file that counts the bytes read from it: how far an import has got, for its progress."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(size)
+        self.position += len(data)
+        return data
 
 
 def _needs_exact_check(value: Any) -> bool:

@@ -9,24 +9,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from exchange.reading import FORMATS, MODES, ON_ERROR
+from exchange.reading import EXTENSIONS, FORMATS, MODES, ON_ERROR, CountingReader
 from exchange.task_import import tasks_import
 from labeling.models import Project
-
-EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
-
-
-class _Counting:
-    """A binary file that counts the bytes read, for the progress bar."""
-
-    def __init__(self, handle: Any) -> None:
-        self.handle = handle
-        self.position = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.handle.read(size)
-        self.position += len(data)
-        return data
 
 
 class Command(BaseCommand):
@@ -54,7 +39,7 @@ class Command(BaseCommand):
         except OSError as error:
             raise CommandError(f"Cannot read {file}: {error.strerror}.") from None
         with handle:
-            counting = _Counting(handle)
+            counting = CountingReader(handle)
 
             def bar(rows: int) -> None:
                 if options["no_progress"]:
