@@ -33,7 +33,7 @@ from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from exchange.judgment_import import annotations_import, predictions_import
+from exchange.judgment_import import judgments_import, predictions_import
 from exchange.reading import READ_CHUNK, CountingReader, ImportReport, check_options
 from exchange.task_import import tasks_import
 from labeling.models import ImportJob, ImportStatus, Project
@@ -168,7 +168,14 @@ class _RetryLater(Exception):
 
 
 def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {outage_reason(error)}"
+    """The error's kind and a safe reason. A lost connection is named by its DB-API class whichever driver class
+    raised it (psycopg's ``AdminShutdown`` when the server ended the session, Django's wrapper elsewhere)."""
+    name = type(error).__name__
+    for kind in ("OperationalError", "InterfaceError"):
+        if name != kind and any(base.__name__ == kind for base in type(error).__mro__):
+            name = f"{kind} ({name})"
+            break
+    return f"{name}: {outage_reason(error)}"
 
 
 def _usable_connection() -> None:
@@ -233,7 +240,7 @@ def _run(job_id: int, *, last_attempt: bool) -> ImportJob | None:
             if job.kind == "tasks":
                 report = tasks_import(**common, mode=options.get("mode", "create"))
             elif job.kind == "annotations":
-                report = annotations_import(**common, create_annotators=bool(options.get("create_annotators")))
+                report = judgments_import(**common, create_annotators=bool(options.get("create_annotators")))
             else:
                 report = predictions_import(**common)
             job.bytes_read, job.rows = counting.position, report.rows

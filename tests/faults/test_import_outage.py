@@ -250,3 +250,14 @@ def test_an_import_whose_connection_keeps_dropping_ends_failed_and_its_file_is_r
     job.refresh_from_db()
     assert failed and "OperationalError" in job.error and not Path(job.path).exists()
     assert not Task.objects.filter(external_id__startswith="lost-").exists()
+
+
+def test_a_lost_connection_is_named_as_one_whichever_driver_class_raised_it() -> None:
+    """psycopg raises ``AdminShutdown`` when the server ends the session (as ``pg_terminate_backend`` does); the
+    job's error still says it was an ``OperationalError``, as Django's wrapper would."""
+    import psycopg.errors
+
+    assert import_jobs._describe(psycopg.errors.AdminShutdown("terminating connection")).startswith(
+        "OperationalError (AdminShutdown): "
+    )
+    assert import_jobs._describe(OperationalError("server closed the connection")).startswith("OperationalError: ")
