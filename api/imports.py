@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from api.base import TenantAPIView, flag_parameter, parameters_check
 from exchange.import_jobs import import_job_create, import_job_progress
-from exchange.judgment_import import annotations_import, predictions_import
+from exchange.judgment_import import judgments_import, predictions_import
 from exchange.reading import EXTENSIONS, FORMATS, MODES, ON_ERROR, ImportReport, ImportTimeout, import_seconds_estimate
 from exchange.task_import import tasks_import
 from labeling.models import ImportJob
@@ -273,7 +273,7 @@ class TaskImportView(ImportView):
         return super().post(request, project_id)
 
 
-class AnnotationImportView(ImportView):
+class JudgmentImportView(ImportView):
     kind = "annotations"
     parameters = ("format", "on_error", "create_annotators", "async")
 
@@ -284,7 +284,7 @@ class AnnotationImportView(ImportView):
     def run(
         self, project: Any, stream: IO[bytes], fmt: str, options: dict[str, Any], time_limit: float
     ) -> ImportReport:
-        return annotations_import(
+        return judgments_import(
             project=project,
             stream=stream,
             fmt=fmt,

@@ -96,7 +96,7 @@ def _output(projects: list[Project]) -> list[dict[str, Any]]:
                 "labels": labels[project.pk],
                 "tasks": stats.tasks if stats else 0,
                 "complete_tasks": stats.complete_tasks if stats else 0,
-                "judgments": stats.annotations if stats else 0,
+                "judgments": stats.judgments if stats else 0,
             }
         )
     return ProjectOutputSerializer(rows, many=True).data

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from api.base import TenantAPIView, flag_parameter, parameters_check
 from exchange.exports import annotator_pseudonym
-from labeling.models import Annotation, Task, TaskStatus
+from labeling.models import Judgment, Task, TaskStatus
 
 PAGE_PARAMETERS = [
     OpenApiParameter("after", int, description="Return rows with an id above this (from the previous page)."),
@@ -96,16 +96,16 @@ class TaskListView(TenantAPIView):
         return _respond(request, rows, limit)
 
 
-class AnnotationListView(TenantAPIView):
+class JudgmentListView(TenantAPIView):
     @extend_schema(
         operation_id="annotations_list", parameters=PAGE_PARAMETERS, responses=OpenApiTypes.OBJECT, tags=["judgments"]
     )
     def get(self, request: Request, project_id: int) -> Response:
         project = self.project(project_id)
-        annotations = Annotation.objects.for_org(self.caller.organization_id).filter(project=project)
-        annotations, limit = _page(request, annotations, ())
+        judgments = Judgment.objects.for_org(self.caller.organization_id).filter(project=project)
+        judgments, limit = _page(request, judgments, ())
         rows = list(
-            annotations.annotate(external_id=F("task__external_id")).values(
+            judgments.annotate(external_id=F("task__external_id")).values(
                 "id", "external_id", "annotator_id", "label", "a_left", "strength", "seconds_on_task", "created_at"
             )[: limit + 1]
         )

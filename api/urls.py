@@ -9,14 +9,14 @@ urlpatterns = [
     path("projects/", projects.ProjectListView.as_view(), name="api-projects"),
     path("projects/<int:project_id>/", projects.ProjectDetailView.as_view(), name="api-project"),
     path("projects/<int:project_id>/tasks/", reads.TaskListView.as_view(), name="api-tasks"),
-    path("projects/<int:project_id>/annotations/", reads.AnnotationListView.as_view(), name="api-annotations"),
+    path("projects/<int:project_id>/annotations/", reads.JudgmentListView.as_view(), name="api-annotations"),
     path("projects/<int:project_id>/quality", quality_api.ProjectQualityView.as_view(), name="api-quality"),
     path("projects/<int:project_id>/annotators/", quality_api.AnnotatorScoreListView.as_view(), name="api-annotators"),
     path("projects/<int:project_id>/models", quality_api.ModelRankingListView.as_view(), name="api-models"),
     path("projects/<int:project_id>/tasks/import", imports.TaskImportView.as_view(), name="api-tasks-import"),
     path(
         "projects/<int:project_id>/annotations/import",
-        imports.AnnotationImportView.as_view(),
+        imports.JudgmentImportView.as_view(),
         name="api-annotations-import",
     ),
     path(

@@ -228,7 +228,7 @@ def _judgments_stage(
     # after django.setup(): project modules need the app registry
     from django.db import connection
 
-    from labeling.models import Annotation, Membership, Task
+    from labeling.models import Judgment, Membership, Task
     from labeling.services import project_create
     from quality.services import project_quality_recompute
 
@@ -255,7 +255,7 @@ def _judgments_stage(
     )
     _line(f"import the same {rows:,} judgments again", rows, total, probe)
     path.unlink()
-    stored = Annotation.objects.filter(project=project).count()
+    stored = Judgment.objects.filter(project=project).count()
     failures.check(stored == rows, f"{rows:,} judgments sent, {stored:,} stored")
     annotators = Membership.objects.filter(organization=org, user__username__startswith="imported-").count()
     failures.check(annotators == n_annotators, f"{n_annotators} annotators in the file, {annotators} created")

@@ -110,7 +110,7 @@ def _annotate(args: tuple[int, int, float, float, float, int, float]) -> dict[st
     from django.db import connection
 
     from labeling.models import Project
-    from routing.services import AnnotatorPaused, annotation_submit, next_task
+    from routing.services import AnnotatorPaused, judgment_submit, next_task
 
     project = Project.objects.get(pk=project_id)
     user = get_user_model().objects.get(pk=user_id)
@@ -141,12 +141,10 @@ def _annotate(args: tuple[int, int, float, float, float, int, float]) -> dict[st
                 continue
             label = "a" if rng.random() < 0.8 else rng.choice(["b", "tie", "both_bad"])
             n += 1
-            annotation = annotation_submit(
-                assignment=lease, label=label, client_id=f"{user_id}-{n}", seconds=4.0, actor=user
-            )
+            judgment = judgment_submit(lease=lease, label=label, client_id=f"{user_id}-{n}", seconds=4.0, actor=user)
             if measured:
                 submit_ms.append((time.perf_counter() - t1) * 1000)
-            acked.append(annotation.pk)
+            acked.append(judgment.pk)
         except AnnotatorPaused:
             # The quality engine paused this annotator between their lease and their submit: the submit is refused
             # by design (nothing stored), and the router gives them nothing more.

@@ -519,7 +519,7 @@ def _drain(project_id: int, queue: str, redis_url: str, timeout: float) -> tuple
     import redis
     from django.core.cache import cache
 
-    from labeling.models import Annotation
+    from labeling.models import Judgment
     from labeling.queueing import coalesced_mark
     from quality.models import ProjectQuality
     from quality.services import QUALITY_JOB, STATS_JOB
@@ -528,7 +528,7 @@ def _drain(project_id: int, queue: str, redis_url: str, timeout: float) -> tuple
     started = time.time()
     settled = 0
     while time.time() - started < timeout:
-        last = Annotation.objects.filter(project_id=project_id).order_by("-id").values_list("id", flat=True).first()
+        last = Judgment.objects.filter(project_id=project_id).order_by("-id").values_list("id", flat=True).first()
         covered = ProjectQuality.objects.filter(project_id=project_id, last_annotation_id=last or 0).exists()
         idle = (
             broker.llen(queue) == 0

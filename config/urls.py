@@ -41,11 +41,11 @@ urlpatterns = [
     path("work/sensitive-content", routing_views.consent, name="consent"),
     path("projects/<int:project_id>/annotate/", routing_views.annotate, name="annotate"),
     path(
-        "projects/<int:project_id>/annotate/<int:assignment_id>/submit",
+        "projects/<int:project_id>/annotate/<int:lease_id>/submit",
         routing_views.submit,
         name="annotate-submit",
     ),
-    path("projects/<int:project_id>/annotate/<int:assignment_id>/skip", routing_views.skip, name="annotate-skip"),
+    path("projects/<int:project_id>/annotate/<int:lease_id>/skip", routing_views.skip, name="annotate-skip"),
     path("projects/<int:project_id>/quality/", quality_views.quality, name="quality"),
     path("projects/<int:project_id>/quality/<slug:chart>.csv", quality_views.quality_csv, name="quality-csv"),
     path(

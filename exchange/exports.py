@@ -51,7 +51,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 
-from labeling.models import Annotation, Project, ProjectKind, Task, TaskStatus
+from labeling.models import Judgment, Project, ProjectKind, Task, TaskStatus
 from labeling.validation import CATEGORICAL_REQUIRED, PAIRWISE_OPTIONAL, PAIRWISE_REQUIRED
 
 FORMATS: Final = ("dpo", "kto", "consensus", "annotations", "arena")
@@ -230,20 +230,20 @@ def export_summary(request: ExportRequest) -> ExportSummary:
     elif request.fmt == "consensus":
         rows = tasks
     else:
-        judgments = _completed(request)
+        judged = _completed(request)
         if request.include_gold:
-            judgments = judgments | _gold(request)
-        annotations = Annotation.objects.for_org(request.project.organization_id).filter(task__in=judgments)
+            judged = judged | _gold(request)
+        judgments = Judgment.objects.for_org(request.project.organization_id).filter(task__in=judged)
         if request.fmt == "arena":
-            annotations = (
-                annotations.annotate(
+            judgments = (
+                judgments.annotate(
                     model_a=KeyTextTransform("model_a", "task__payload"),
                     model_b=KeyTextTransform("model_b", "task__payload"),
                 )
                 .filter(model_a__isnull=False, model_b__isnull=False)
                 .exclude(model_a=F("model_b"))
             )
-        rows = annotations.count()
+        rows = judgments.count()
     return ExportSummary(tasks, by_label, rows, excluded, export_cursor(request))
 
 
@@ -266,7 +266,7 @@ def _provenance(task: dict[str, Any]) -> dict[str, Any]:
 def _margins(request: ExportRequest, page: list[dict[str, Any]]) -> dict[int, float | None]:
     """Per task, the mean strength of the judgments that chose its consensus side (strength-scale projects)."""
     rows = (
-        Annotation.objects.for_org(request.project.organization_id)
+        Judgment.objects.for_org(request.project.organization_id)
         .filter(task_id__in=[task["id"] for task in page], strength__isnull=False)
         .values("task_id", "label")
         .annotate(mean=Avg("strength"))
@@ -333,7 +333,7 @@ def _judgments(request: ExportRequest, page: list[dict[str, Any]]) -> list[tuple
     """(task, judgment) pairs of a page of tasks, in task order then judgment id (the ORM path)."""
     by_id = {task["id"]: task for task in page}
     rows = (
-        Annotation.objects.for_org(request.project.organization_id)
+        Judgment.objects.for_org(request.project.organization_id)
         .filter(task_id__in=list(by_id))
         .order_by("task_id", "id")
         .values("task_id", *JUDGMENT_FIELDS)
@@ -358,7 +358,7 @@ class _Pseudonyms(dict[int, str]):
         return name
 
 
-def _annotation_rows(request: ExportRequest, pairs: list[tuple[dict, dict]]) -> Iterator[dict[str, Any]]:
+def _judgment_rows(request: ExportRequest, pairs: list[tuple[dict, dict]]) -> Iterator[dict[str, Any]]:
     pseudonyms = _Pseudonyms(request.project.organization_id)
     for task, row in pairs:
         yield {
@@ -388,7 +388,7 @@ def _arena_rows(request: ExportRequest, pairs: list[tuple[dict, dict]]) -> Itera
 
 
 TASK_BUILDERS = {"dpo": _dpo_rows, "kto": _kto_rows, "consensus": _consensus_rows}
-JUDGMENT_BUILDERS = {"annotations": _annotation_rows, "arena": _arena_rows}
+JUDGMENT_BUILDERS = {"annotations": _judgment_rows, "arena": _arena_rows}
 JUDGMENT_FIELDS: Final = (
     "annotator_id", "label", "a_left", "strength", "seconds_on_task", "active_seconds", "created_at",
 )  # fmt: skip

@@ -47,10 +47,10 @@ from exchange.reading import (
     run_import,
     task_ids_by_external_id,
 )
-from labeling.models import DECISIVE_LABELS, Annotation, Membership, Project, ProjectKind, Role, Task
+from labeling.models import DECISIVE_LABELS, Judgment, Membership, Project, ProjectKind, Role, Task
 from labeling.ranking import prediction_clean, task_ranks
 from labeling.selectors import project_label_values
-from labeling.services import annotation_errors
+from labeling.services import judgment_errors
 from quality import consensus
 from quality.services import project_stats_request_refresh
 
@@ -251,7 +251,7 @@ def _clean_judgment_fully(
         ):
             errors.append((name, f"must be {'text' if kind is str else kind.__name__}"))
     if not errors:
-        problems = annotation_errors(
+        problems = judgment_errors(
             kind=project.kind,
             label=label,
             label_known=label in labels,
@@ -389,7 +389,7 @@ class _JudgmentWriter(RowWriter):
         # Imports into the project are serialised: judgments above this id were made by this import, so finding
         # one for a row's (task, annotator) means an earlier row of the file had it. The table's newest id (the end
         # of its primary key) serves as well as the project's, which meant reading all of the project's judgments.
-        self.max_before = Annotation.objects.aggregate(top=Max("id"))["top"] or 0
+        self.max_before = Judgment.objects.aggregate(top=Max("id"))["top"] or 0
 
     def add(self, judgment: _Judgment) -> None:
         self.batch.append(judgment)
@@ -572,7 +572,7 @@ def _judgment_ids(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], int]:
         return {(task_id, annotator_id): pk for task_id, annotator_id, pk in cursor.fetchall()}
 
 
-def annotations_import(
+def judgments_import(
     *,
     project: Project,
     stream: IO[bytes],

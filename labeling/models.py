@@ -1,9 +1,9 @@
-"""Organizations, members, projects, labels, tasks and annotations.
+"""Organizations, members, projects, labels, tasks and judgments.
 
 Every row below ``Organization`` carries ``organization`` (denormalised on child rows too) and is read through
 ``TenantQuerySet.for_org``; tenant indexes start with ``organization``. On PostgreSQL, composite foreign keys
 (migration ``0002``) additionally make it impossible for a child row to point at another organization's parent,
-for an annotation to point at a task of another project, or for a label to fall outside its project's labels.
+for a judgment to point at a task of another project, or for a label to fall outside its project's labels.
 """
 
 from __future__ import annotations
@@ -370,13 +370,13 @@ class Strength(models.IntegerChoices):
     MUCH = 3, "Much better"
 
 
-class Annotation(models.Model):
+class Judgment(models.Model):
     """One annotator's judgment of one task."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="annotations")
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="annotations")
-    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judgments")
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="judgments")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="judgments")
     label = models.CharField(max_length=64)
     a_left = models.BooleanField(
         null=True, blank=True, help_text="Pairwise: response A was shown on the left. Empty for categorical."
@@ -399,6 +399,7 @@ class Annotation(models.Model):
     objects = TenantManager()
 
     class Meta:
+        db_table = "labeling_annotation"  # named before the model was renamed
         ordering = ["project", "id"]
         constraints = [
             models.UniqueConstraint(
@@ -448,7 +449,7 @@ class ProjectStats(models.Model):
     open_tasks = models.PositiveIntegerField(default=0)
     complete_tasks = models.PositiveIntegerField(default=0)
     gold_tasks = models.PositiveIntegerField(default=0)
-    annotations = models.PositiveIntegerField(default=0)
+    judgments = models.PositiveIntegerField(default=0, db_column="annotations")
     annotators = models.PositiveIntegerField(default=0)
     refreshed_at = models.DateTimeField()
 

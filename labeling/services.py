@@ -13,7 +13,7 @@ from django.utils import timezone
 from labeling.models import (
     DECISIVE_LABELS,
     PAIRWISE_LABELS,
-    Annotation,
+    Judgment,
     Label,
     Membership,
     Organization,
@@ -186,7 +186,7 @@ def _seconds_error(value: Any) -> str | None:
     return None
 
 
-def annotation_errors(
+def judgment_errors(
     *,
     kind: str,
     label: str,
@@ -233,7 +233,7 @@ def _strength_error(*, kind: str, label: str, strength: int | None, strength_sca
     return None
 
 
-def annotation_validate(
+def judgment_validate(
     *,
     project: Project,
     label: str,
@@ -243,7 +243,7 @@ def annotation_validate(
     strength: int | None = None,
 ) -> None:
     """Raise ``ValidationError`` naming every field of a judgment that ``project`` cannot accept."""
-    errors = annotation_errors(
+    errors = judgment_errors(
         kind=project.kind,
         label=label,
         label_known=label in project_label_values(project=project),
@@ -257,9 +257,9 @@ def annotation_validate(
         raise ValidationError(errors)
 
 
-def annotation_by_client_id(*, organization_id: int, annotator: AbstractBaseUser, client_id: str) -> Annotation | None:
+def judgment_by_client_id(*, organization_id: int, annotator: AbstractBaseUser, client_id: str) -> Judgment | None:
     return (
-        Annotation.objects.for_org(organization_id)
+        Judgment.objects.for_org(organization_id)
         .filter(annotator=annotator, client_id=client_id)
         .order_by("pk")
         .first()
@@ -284,7 +284,7 @@ def project_stats_refresh(*, project_id: int) -> ProjectStats | None:
         gold=Count("id", filter=Q(gold_label__isnull=False)),
     )
     judgments = (
-        Annotation.objects.for_org(project.organization_id)
+        Judgment.objects.for_org(project.organization_id)
         .filter(project=project)
         .aggregate(total=Count("id"), annotators=Count("annotator", distinct=True))
     )
@@ -296,7 +296,7 @@ def project_stats_refresh(*, project_id: int) -> ProjectStats | None:
             "open_tasks": counts["open"],
             "complete_tasks": counts["complete"],
             "gold_tasks": counts["gold"],
-            "annotations": judgments["total"],
+            "judgments": judgments["total"],
             "annotators": judgments["annotators"],
             "refreshed_at": timezone.now(),
         },

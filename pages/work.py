@@ -24,20 +24,20 @@ from labeling.models import DECISIVE_LABELS, Membership, Project, ProjectKind, S
 from labeling.tenancy import access_project, request_membership
 from pages.display import PAIRWISE_CHOICES, pairwise_label, pairwise_sides
 from quality.selectors import paused_scores
-from routing.models import Assignment
+from routing.models import Lease
 from routing.selectors import (
     GOLD_SHOWN_FROM,
-    annotator_assignment,
     annotator_clearance,
     annotator_clearances,
+    annotator_lease,
     annotator_projects,
 )
 from routing.services import (
     AnnotatorPaused,
     LeaseError,
     LeaseExpired,
-    annotation_submit,
-    assignment_skip,
+    judgment_submit,
+    lease_skip,
     next_task,
     qualification_opt_in,
 )
@@ -75,30 +75,30 @@ def work(request: HttpRequest) -> HttpResponse:
 def annotate(request: HttpRequest, project_id: int) -> HttpResponse:
     """The annotator's current task in the project (a reload resumes it), or a new lease, or "nothing left"."""
     membership, project = _membership_and_project(request, project_id)
-    assignment = next_task(annotator=request.user, project=project)
-    if assignment is None:
+    lease = next_task(annotator=request.user, project=project)
+    if lease is None:
         paused = paused_scores(
             organization_id=project.organization_id, project_ids=[project.pk], annotator=request.user
         )
         context = {"project": project, "membership": membership, "quality_pause": paused.get(project.pk)}
         return render(request, "annotate/done.html", context)
-    return _page(request, project, assignment)
+    return _page(request, project, lease)
 
 
-def _page(request: HttpRequest, project: Project, assignment: Assignment, *, status: int = 200) -> HttpResponse:
-    task = assignment.task
+def _page(request: HttpRequest, project: Project, lease: Lease, *, status: int = 200) -> HttpResponse:
+    task = lease.task
     context = {
         "project": project,
-        "assignment": assignment,
+        "lease": lease,
         "payload": task.payload,
         "client_id": uuid.uuid4().hex,  # one per rendered page: a retried POST of this page stores one judgment
         "skip_reasons": SKIP_REASONS,
         "posted_strength": _strength(request.POST.get("strength", ""), label="a") if request.method == "POST" else None,
-        "submit_url": reverse("annotate-submit", args=[project.pk, assignment.pk]),
-        "skip_url": reverse("annotate-skip", args=[project.pk, assignment.pk]),
+        "submit_url": reverse("annotate-submit", args=[project.pk, lease.pk]),
+        "skip_url": reverse("annotate-skip", args=[project.pk, lease.pk]),
     }
     if project.kind == ProjectKind.PAIRWISE:
-        first, second = pairwise_sides(task.payload, a_left=bool(assignment.a_left))
+        first, second = pairwise_sides(task.payload, a_left=bool(lease.a_left))
         context |= {"first": first, "second": second, "choices": PAIRWISE_CHOICES}
         if project.strength_scale:
             context["strengths"] = [
@@ -126,13 +126,13 @@ def task_post(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 
     @wraps(view)
     @require_POST
-    def wrapper(request: HttpRequest, project_id: int, assignment_id: int) -> HttpResponse:
+    def wrapper(request: HttpRequest, project_id: int, lease_id: int) -> HttpResponse:
         if not request.user.is_authenticated:
             login = redirect_to_login(reverse("annotate", args=[project_id]))
             if _from_page_script(request):
                 return JsonResponse({"next": login["Location"]}, status=401)
             return login
-        return view(request, project_id, assignment_id)
+        return view(request, project_id, lease_id)
 
     return wrapper
 
@@ -157,20 +157,20 @@ def _seconds(value: str) -> float | str | None:
 
 
 @task_post
-def submit(request: HttpRequest, project_id: int, assignment_id: int) -> HttpResponse:
+def submit(request: HttpRequest, project_id: int, lease_id: int) -> HttpResponse:
     membership, project = _membership_and_project(request, project_id)
-    assignment = annotator_assignment(membership=membership, project=project, assignment_id=assignment_id)
+    lease = annotator_lease(membership=membership, project=project, lease_id=lease_id)
     choice = request.POST.get("choice", "")
     strength = None
     if project.kind == ProjectKind.PAIRWISE:
-        label = pairwise_label(choice, a_left=bool(assignment.a_left)) or choice
+        label = pairwise_label(choice, a_left=bool(lease.a_left)) or choice
         strength = _strength(request.POST.get("strength", ""), label=label)
     else:
         label = choice
-    seconds = min((timezone.now() - assignment.leased_at).total_seconds(), 7 * 86400 - 1)
+    seconds = min((timezone.now() - lease.leased_at).total_seconds(), 7 * 86400 - 1)
     try:
-        annotation_submit(
-            assignment=assignment,
+        judgment_submit(
+            lease=lease,
             label=label,
             client_id=request.POST.get("client_id", ""),
             seconds=max(seconds, 0.0),
@@ -187,18 +187,18 @@ def submit(request: HttpRequest, project_id: int, assignment_id: int) -> HttpRes
         if _from_page_script(request):
             return JsonResponse({"error": problem}, status=400)
         messages.error(request, problem)
-        return _page(request, project, assignment, status=400)
+        return _page(request, project, lease, status=400)
     return _to_next_task(request, project.pk)
 
 
 @task_post
-def skip(request: HttpRequest, project_id: int, assignment_id: int) -> HttpResponse:
+def skip(request: HttpRequest, project_id: int, lease_id: int) -> HttpResponse:
     membership, project = _membership_and_project(request, project_id)
-    assignment = annotator_assignment(membership=membership, project=project, assignment_id=assignment_id)
+    lease = annotator_lease(membership=membership, project=project, lease_id=lease_id)
     reasons = dict(SKIP_REASONS)
     reason = request.POST.get("reason", "")
     try:
-        assignment_skip(assignment=assignment, actor=request.user, reason=reason if reason in reasons else "")
+        lease_skip(lease=lease, actor=request.user, reason=reason if reason in reasons else "")
     except LeaseError as error:
         messages.info(request, error.messages[0])
     return _to_next_task(request, project.pk)

@@ -18,7 +18,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import MD5, Cast, Coalesce, Length
 from numpy.typing import NDArray
 
-from labeling.models import Annotation, Label, Project, ProjectKind, Task, TaskStatus
+from labeling.models import Judgment, Label, Project, ProjectKind, Task, TaskStatus
 from quality import pgarrays
 from quality.models import AnnotatorScore, ModelRanking, ProjectQuality, QualityJob
 
@@ -131,7 +131,7 @@ def _portable_columns(project: Project, labels: list[str], pairwise: bool) -> _C
     )
     _, content = np.unique(np.array([row[2] for row in texts], dtype=str), return_inverse=True)
     judgments = (
-        Annotation.objects.for_org(org)
+        Judgment.objects.for_org(org)
         .filter(project=project)
         .order_by("id")
         .values_list(
@@ -213,7 +213,7 @@ def _postgres_columns(project: Project, labels: list[str], pairwise: bool) -> _C
                {array("COALESCE(array_position(%s::text[], label::text) - 1, -1)")},
                {array("CASE WHEN a_left THEN 1 WHEN NOT a_left THEN 0 ELSE -1 END")},
                {array("seconds_on_task::float8")}
-        FROM {Annotation._meta.db_table} WHERE organization_id = %s AND project_id = %s
+        FROM {Judgment._meta.db_table} WHERE organization_id = %s AND project_id = %s
     """  # noqa: S608 (as above)
     judgments = pgarrays.fetch_row(judgment_sql, [labels, org, project.pk])
     return _Columns(
@@ -290,7 +290,7 @@ def project_data(*, project: Project) -> ProjectData:
 
 def stale_project_ids() -> list[int]:
     """Projects with judgments newer than their latest quality snapshot (or none): the sweep's work list."""
-    newest = Annotation.objects.values("project_id").annotate(last=Max("id"))
+    newest = Judgment.objects.values("project_id").annotate(last=Max("id"))
     counted = dict(
         ProjectQuality.objects.values("project_id")
         .annotate(last=Max("last_annotation_id"))

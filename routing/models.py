@@ -163,14 +163,14 @@ class TaskRequirement(models.Model):
         return f"{self.task} requires {self.qualification}"
 
 
-class AssignmentState(models.TextChoices):
+class LeaseState(models.TextChoices):
     ACTIVE = "active", "Active"
     SUBMITTED = "submitted", "Submitted"
     SKIPPED = "skipped", "Skipped"
     EXPIRED = "expired", "Expired"
 
 
-class Assignment(models.Model):
+class Lease(models.Model):
     """A lease: ``task`` is reserved for ``annotator`` until ``expires_at``.
 
     An active lease counts against the task's overlap only until it expires; the expiry job merely records the
@@ -179,10 +179,10 @@ class Assignment(models.Model):
     """
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="assignments")
-    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
-    state = models.CharField(max_length=16, choices=AssignmentState.choices, default=AssignmentState.ACTIVE)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="leases")
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="leases")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="leases")
+    state = models.CharField(max_length=16, choices=LeaseState.choices, default=LeaseState.ACTIVE)
     is_gold = models.BooleanField(default=False)
     is_sensitive = models.BooleanField(default=False)
     a_left = models.BooleanField(null=True, blank=True, help_text="Pairwise: response A is shown on the left.")
@@ -194,10 +194,11 @@ class Assignment(models.Model):
     objects = TenantManager()
 
     class Meta:
+        db_table = "routing_assignment"  # named before the model was renamed
         ordering = ["project", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(state__in=AssignmentState.values),
+                condition=Q(state__in=LeaseState.values),
                 name="assignment_state_valid",
                 violation_error_message="State must be active, submitted, skipped or expired.",
             ),

@@ -9,23 +9,23 @@ from typing import Any
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.http import Http404
 
-from labeling.models import Annotation, Membership, Project, Task, TaskStatus
+from labeling.models import Judgment, Membership, Project, Task, TaskStatus
 from numeric import reservoir_sample
 from quality.selectors import paused_scores
-from routing.models import AnnotatorQualification, Assignment, AssignmentState, ProjectRequirement, QualificationKind
+from routing.models import AnnotatorQualification, Lease, LeaseState, ProjectRequirement, QualificationKind
 
 # Streamed in chunks so an audit of a project with millions of judgments holds only the sample in memory.
 AUDIT_CHUNK_SIZE = 2000
 
 
 def audit_sample(*, project: Project, k: int, seed: int | None) -> list[dict[str, Any]]:
-    """A uniform sample of ``k`` of the project's judgments (all of them when it has fewer), by annotation id.
+    """A uniform sample of ``k`` of the project's judgments (all of them when it has fewer), by judgment id.
 
-    One pass over the project's annotations in id order, so a given seed draws the same sample as long as the
+    One pass over the project's judgments in id order, so a given seed draws the same sample as long as the
     rows are unchanged. Rows are JSON-ready: ``created_at`` is an ISO 8601 string. ``k < 1`` raises ``ValueError``.
     """
     rows = (
-        Annotation.objects.for_org(project.organization_id)
+        Judgment.objects.for_org(project.organization_id)
         .filter(project=project)
         .order_by("id")
         .values(
@@ -118,20 +118,20 @@ def annotator_projects(*, membership: Membership, now: datetime) -> list[Annotat
         if grants.get(qualification_id, 0) < min_level:
             unmet.add(project_id)
     projects = [p for p in Project.objects.for_org(org).order_by("name") if p.pk not in unmet]
-    touched = Assignment.objects.filter(
-        task=OuterRef("pk"), annotator_id=user, state__in=[AssignmentState.SUBMITTED, AssignmentState.SKIPPED]
+    touched = Lease.objects.filter(
+        task=OuterRef("pk"), annotator_id=user, state__in=[LeaseState.SUBMITTED, LeaseState.SKIPPED]
     )
     left = {
         row["project"]: row["all"] if row["normal"] else 0
         for row in Task.objects.for_org(org)
         .filter(status=TaskStatus.OPEN)
         .exclude(Exists(touched))
-        .exclude(Exists(Annotation.objects.filter(task=OuterRef("pk"), annotator_id=user)))
+        .exclude(Exists(Judgment.objects.filter(task=OuterRef("pk"), annotator_id=user)))
         .values("project")
         .annotate(all=Count("pk"), normal=Count("pk", filter=Q(gold_label__isnull=True)))
     }
     today = _day_start(now)
-    mine = Annotation.objects.for_org(org).filter(annotator_id=user)
+    mine = Judgment.objects.for_org(org).filter(annotator_id=user)
     done_today = dict(
         mine.filter(created_at__gte=today).values("project").annotate(n=Count("pk")).values_list("project", "n")
     )
@@ -156,22 +156,22 @@ def annotator_projects(*, membership: Membership, now: datetime) -> list[Annotat
     ]
 
 
-def annotator_assignment(*, membership: Membership, project: Project, assignment_id: Any) -> Assignment:
+def annotator_lease(*, membership: Membership, project: Project, lease_id: Any) -> Lease:
     """The member's own lease in ``project``; anyone else's (or a missing one) is a 404."""
     try:
-        pk = int(assignment_id)
+        pk = int(lease_id)
     except (TypeError, ValueError):
         raise Http404("Not found.") from None
-    assignment = (
-        Assignment.objects.for_org(membership.organization_id)
+    lease = (
+        Lease.objects.for_org(membership.organization_id)
         .filter(pk=pk, project=project, annotator_id=membership.user_id)
         .select_related("task")
         .order_by("pk")
         .first()
     )
-    if assignment is None:
+    if lease is None:
         raise Http404("Not found.")
-    return assignment
+    return lease
 
 
 def annotator_clearances(*, membership: Membership) -> list[AnnotatorQualification]:

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from labeling.db import execute, fetch_one, is_postgres, timestamp
-from routing.models import AssignmentState
+from routing.models import LeaseState
 
 # A grant that satisfies requirement ``r`` for annotator %(user)s right now: held at the level, unexpired, and
 # for sensitivity clearances opted in.
@@ -259,7 +259,7 @@ def lock_lease_and_task(*, lease: int, org: int, label: str, now: datetime) -> L
 def lease_submit(*, lease: int, now: datetime) -> int:
     """Record the lease as submitted at ``now``. No guard on its state: the caller locked the lease
     (``lock_lease_and_task``), found it active and stored its judgment in the same transaction."""
-    return execute(_SUBMIT_LEASE, [AssignmentState.SUBMITTED.value, timestamp(now), lease])
+    return execute(_SUBMIT_LEASE, [LeaseState.SUBMITTED.value, timestamp(now), lease])
 
 
 def task_mark_started(*, task: int) -> int:
@@ -268,7 +268,7 @@ def task_mark_started(*, task: int) -> int:
     return execute(_MARK_TASK_STARTED, [True, task])
 
 
-def insert_annotation(values: Sequence[Any]) -> int | None:
-    """The new annotation's id, or ``None`` when a unique constraint (client id, task and annotator) refused it."""
+def insert_judgment(values: Sequence[Any]) -> int | None:
+    """The new judgment's id, or ``None`` when a unique constraint (client id, task and annotator) refused it."""
     row = fetch_one(_INSERT_ANNOTATION, values)
     return int(row[0]) if row else None

@@ -81,5 +81,5 @@ def leased_submit(client: Any, annotator: Any, project: Project) -> tuple[str, d
     client.force_login(annotator)
     page = client.get(reverse("annotate", args=[project.pk]))
     assert page.status_code == 200
-    url = reverse("annotate-submit", args=[project.pk, page.context["assignment"].pk])
+    url = reverse("annotate-submit", args=[project.pk, page.context["lease"].pk])
     return url, {"choice": "first", "client_id": page.context["client_id"]}

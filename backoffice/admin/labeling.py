@@ -31,9 +31,9 @@ from labeling.invitations import (
     invitation_revoke,
 )
 from labeling.models import (
-    Annotation,
     Invitation,
     InvitationStatus,
+    Judgment,
     Label,
     Membership,
     Organization,
@@ -93,7 +93,7 @@ class LabelInlineFormSet(forms.BaseInlineFormSet):
         if self.instance.pk is None:
             return
         in_use = set(
-            Annotation.objects.for_org(self.instance.organization_id)
+            Judgment.objects.for_org(self.instance.organization_id)
             .filter(project=self.instance)
             .values_list("label", flat=True)
             .distinct()
@@ -153,7 +153,7 @@ class ProjectAdmin(TenantAdmin):
         "max_judgments",
         "stats_tasks",
         "stats_complete",
-        "stats_annotations",
+        "stats_judgments",
         "created_at",
     )
     list_filter = ("kind", "sampling_strategy", "organization")
@@ -211,9 +211,9 @@ class ProjectAdmin(TenantAdmin):
     def stats_complete(self, project: Project) -> int | None:
         return getattr(getattr(project, "stats", None), "complete_tasks", None)
 
-    @admin.display(description="Judgments", ordering="stats__annotations")
-    def stats_annotations(self, project: Project) -> int | None:
-        return getattr(getattr(project, "stats", None), "annotations", None)
+    @admin.display(description="Judgments", ordering="stats__judgments")
+    def stats_judgments(self, project: Project) -> int | None:
+        return getattr(getattr(project, "stats", None), "judgments", None)
 
     @admin.action(description="Refresh statistics of the selected projects")
     def refresh_stats(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:
@@ -573,14 +573,14 @@ class InvitationAdmin(TenantAdmin):
 
 
 # --- Judgments: read-only ----------------------------------------------------------------------------------
-@admin.register(Annotation)
-class AnnotationAdmin(TenantAdmin):
+@admin.register(Judgment)
+class JudgmentAdmin(TenantAdmin):
     """Judgments are never added or edited here. Admins may delete them (a spam judgment, or with their project:
     deleting a project deletes its judgments, which needs this permission)."""
 
     edit_roles = ()
 
-    def has_delete_permission(self, request: HttpRequest, obj: Annotation | None = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Judgment | None = None) -> bool:
         return self._role_allows(request, (Role.ADMIN,), obj)
 
     list_display = ("task", "project", "annotator", "label", "strength", "a_left", "seconds_on_task", "created_at")
@@ -589,13 +589,13 @@ class AnnotationAdmin(TenantAdmin):
     search_fields = ("task__external_id", "annotator__username")
     show_full_result_count = False
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Annotation | None = None) -> Any:
-        return [f.name for f in Annotation._meta.fields]
+    def get_readonly_fields(self, request: HttpRequest, obj: Judgment | None = None) -> Any:
+        return [f.name for f in Judgment._meta.fields]
 
-    def delete_model(self, request: HttpRequest, obj: Annotation) -> None:
+    def delete_model(self, request: HttpRequest, obj: Judgment) -> None:
         self.delete_queryset(request, self.get_queryset(request).filter(pk=obj.pk))
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Annotation]) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Judgment]) -> None:
         """Deleting judgments reopens the tasks they settled (their progress is recounted from rows)."""
         tasks = list(Task.objects.filter(pk__in=queryset.values("task_id")).select_related("project"))
         with transaction.atomic():

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 
 from backoffice.base import TenantAdmin, TenantInline
 from labeling.models import Role
-from routing.models import AnnotatorQualification, Assignment, ProjectRequirement, Qualification, TaskRequirement
+from routing.models import AnnotatorQualification, Lease, ProjectRequirement, Qualification, TaskRequirement
 from routing.services.qualifications import qualification_kind_for
 
 
@@ -58,8 +58,8 @@ class TaskRequirementInline(TenantInline):
     verbose_name = "required qualification"
 
 
-@admin.register(Assignment)
-class AssignmentAdmin(TenantAdmin):
+@admin.register(Lease)
+class LeaseAdmin(TenantAdmin):
     """Leases, for the record. Never added or edited here; admins may delete them with their project."""
 
     edit_roles = ()
@@ -69,8 +69,8 @@ class AssignmentAdmin(TenantAdmin):
     search_fields = ("task__external_id", "annotator__username")
     show_full_result_count = False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Assignment | None = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Lease | None = None) -> bool:
         return self._role_allows(request, (Role.ADMIN,), obj)
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Assignment | None = None) -> Any:
-        return [f.name for f in Assignment._meta.fields]
+    def get_readonly_fields(self, request: HttpRequest, obj: Lease | None = None) -> Any:
+        return [f.name for f in Lease._meta.fields]

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from labeling.models import Annotation
+from labeling.models import Judgment
 from quality.models import AnnotatorScore
 
 
@@ -19,7 +19,7 @@ def annotator_unpause(*, score: AnnotatorScore, actor: Any) -> AnnotatorScore:
     if score.paused_at is None:
         raise ValidationError({"paused": "This annotator is not paused in this project."})
     last = (
-        Annotation.objects.for_org(score.organization_id)
+        Judgment.objects.for_org(score.organization_id)
         .filter(project_id=score.project_id, annotator_id=score.annotator_id)
         .order_by("-id")
         .values_list("id", flat=True)

@@ -1,8 +1,8 @@
 """Routing's writes: leases (``leases``), judgments on them and without them (``judgments``), qualifications and
 requirements (``qualifications``). Import from here."""
 
-from routing.services.judgments import annotation_record, annotation_submit
-from routing.services.leases import AnnotatorPaused, LeaseError, LeaseExpired, assignment_skip, leases_expire, next_task
+from routing.services.judgments import judgment_record, judgment_submit
+from routing.services.leases import AnnotatorPaused, LeaseError, LeaseExpired, lease_skip, leases_expire, next_task
 from routing.services.qualifications import (
     project_requirements_set,
     qualification_create,
@@ -16,9 +16,9 @@ __all__ = [
     "AnnotatorPaused",
     "LeaseError",
     "LeaseExpired",
-    "annotation_record",
-    "annotation_submit",
-    "assignment_skip",
+    "judgment_record",
+    "judgment_submit",
+    "lease_skip",
     "leases_expire",
     "next_task",
     "project_requirements_set",

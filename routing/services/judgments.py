@@ -13,23 +13,23 @@ from django.db import transaction
 from django.utils import timezone
 
 from labeling.db import timestamp
-from labeling.models import Annotation, Membership, Project, Task
-from labeling.services import annotation_by_client_id, annotation_errors, annotation_validate
+from labeling.models import Judgment, Membership, Project, Task
+from labeling.services import judgment_by_client_id, judgment_errors, judgment_validate
 from labeling.validation import text_problem
 from quality.consensus import task_settle
 from quality.services import project_stats_request_refresh
 from routing import sql
-from routing.models import Assignment
+from routing.models import Lease
 from routing.services.leases import ACTIVE, LeaseError, lease_error, paused_error
 
 
 def _judgment_store(
-    judgment: Annotation, *, is_gold: bool, min_judgments: int, max_judgments: int, threshold: float
-) -> tuple[Annotation, bool]:
+    judgment: Judgment, *, is_gold: bool, min_judgments: int, max_judgments: int, threshold: float
+) -> tuple[Judgment, bool]:
     """Insert ``judgment`` (the caller holds its task's row lock), settle the task and queue the project's stats
     refresh on commit; ``(judgment, True)``. A row with the same ``client_id`` (a concurrent retry) wins: it is
     returned instead, ``(row, False)``, and nothing is written."""
-    judgment.pk = sql.insert_annotation(
+    judgment.pk = sql.insert_judgment(
         [
             judgment.organization_id,
             judgment.project_id,
@@ -45,7 +45,7 @@ def _judgment_store(
         ]
     )
     if judgment.pk is None:
-        existing = annotation_by_client_id(
+        existing = judgment_by_client_id(
             organization_id=judgment.organization_id, annotator=judgment.annotator, client_id=judgment.client_id
         )
         if existing is not None:
@@ -64,47 +64,47 @@ def _judgment_store(
     return judgment, True
 
 
-def annotation_submit(
+def judgment_submit(
     *,
-    assignment: Assignment,
+    lease: Lease,
     label: str,
     client_id: str,
     seconds: float,
     actor: Any,
     active_seconds: float | None = None,
     strength: int | None = None,
-) -> Annotation:
+) -> Judgment:
     """Store ``actor``'s judgment on their lease and move the task towards consensus, in one transaction.
 
-    The same ``client_id`` again (double click, retry after a timeout) returns the first annotation. A lease
+    The same ``client_id`` again (double click, retry after a timeout) returns the first judgment. A lease
     that expired, was skipped or belongs to someone else raises ``LeaseError`` and writes nothing, and so does any
     submit of an annotator whose work in the project is paused (``AnnotatorPaused``). ``seconds`` is
     the server-side time on task; ``active_seconds``, when the page measured it, the time it was visible and focused;
     ``strength`` how much better (1-3), required on a decisive judgment when the project has a strength scale.
     """
-    if assignment.annotator_id != actor.pk:
+    if lease.annotator_id != actor.pk:
         raise LeaseError("This task is leased to someone else.", code="not_yours")
     # Posted text goes into queries before it is checked: what PostgreSQL cannot hold (a NUL) is refused first.
     for name, value in (("label", label), ("client_id", client_id)):
         if isinstance(value, str) and (problem := text_problem(value)) is not None:
             raise ValidationError({name: problem})
-    org = assignment.organization_id
+    org = lease.organization_id
     with transaction.atomic():
         now = timezone.now()
-        lease = sql.lock_lease_and_task(lease=assignment.pk, org=org, label=str(label), now=now)
+        lease = sql.lock_lease_and_task(lease=lease.pk, org=org, label=str(label), now=now)
         if lease is None:
             raise LeaseError("This lease does not exist.", code="missing")
         a_left = None if lease.a_left is None else bool(lease.a_left)
         if lease.state != ACTIVE or not lease.live:
             # A retry of a submit that already went through returns its row, whatever the lease says now.
-            existing = annotation_by_client_id(organization_id=org, annotator=actor, client_id=client_id)
+            existing = judgment_by_client_id(organization_id=org, annotator=actor, client_id=client_id)
             if existing is not None:
                 return existing
             raise paused_error() if lease.paused_at is not None else lease_error(lease.state, expired=not lease.live)
         if lease.paused_at is not None:
             # Refused, not stored and excluded: the lease is released by the router's next call for them.
             raise paused_error()
-        errors = annotation_errors(
+        errors = judgment_errors(
             kind=lease.kind,
             label=label,
             label_known=bool(lease.label_known),
@@ -117,7 +117,7 @@ def annotation_submit(
         )
         if errors:
             raise ValidationError(errors)
-        judgment = Annotation(
+        judgment = Judgment(
             organization_id=org,
             project_id=lease.project_id,
             task_id=lease.task_id,
@@ -138,11 +138,11 @@ def annotation_submit(
             threshold=lease.consensus_threshold,
         )
         if created:
-            sql.lease_submit(lease=assignment.pk, now=now)
+            sql.lease_submit(lease=lease.pk, now=now)
     return judgment
 
 
-def annotation_record(
+def judgment_record(
     *,
     task: Task,
     annotator: AbstractBaseUser,
@@ -151,15 +151,15 @@ def annotation_record(
     a_left: bool | None = None,
     seconds_on_task: float = 0.0,
     strength: int | None = None,
-) -> Annotation:
+) -> Judgment:
     """Store one judgment without a lease (imports, the demo seed) and settle the task. Idempotent: the same
     ``client_id`` returns the first row. Annotators' judgments go through ``annotation_submit``, which also checks
     their lease."""
-    existing = annotation_by_client_id(organization_id=task.organization_id, annotator=annotator, client_id=client_id)
+    existing = judgment_by_client_id(organization_id=task.organization_id, annotator=annotator, client_id=client_id)
     if existing is not None:
         return existing
     project: Project = task.project
-    annotation_validate(
+    judgment_validate(
         project=project,
         label=label,
         client_id=client_id,
@@ -172,7 +172,7 @@ def annotation_record(
     with transaction.atomic():
         # Like a submit, under the task's row lock: the task's progress is recounted with the new row.
         locked = Task.objects.for_org(task.organization_id).select_for_update(no_key=True).get(pk=task.pk)
-        judgment = Annotation(
+        judgment = Judgment(
             organization_id=task.organization_id,
             project_id=task.project_id,
             task_id=task.pk,

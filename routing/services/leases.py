@@ -33,9 +33,9 @@ from labeling.models import (
 )
 from quality.models import AnnotatorScore
 from routing import sql
-from routing.models import Assignment, AssignmentState
+from routing.models import Lease, LeaseState
 
-ACTIVE = AssignmentState.ACTIVE
+ACTIVE = LeaseState.ACTIVE
 # Candidates tried per call when a concurrent lease filled one between our snapshot and our lock.
 PICK_ATTEMPTS = 25
 SENSITIVE_WINDOW = timedelta(hours=24)
@@ -63,7 +63,7 @@ def paused_error() -> AnnotatorPaused:
     )
 
 
-def next_task(*, annotator: Any, project: Project) -> Assignment | None:
+def next_task(*, annotator: Any, project: Project) -> Lease | None:
     """The annotator's active lease in ``project``, else a new lease on the best eligible task, else ``None``.
 
     Eligible: open, every requirement held (unexpired; clearances opted in), not judged or skipped by this
@@ -88,7 +88,7 @@ def next_task(*, annotator: Any, project: Project) -> Assignment | None:
         may_work = state.paused_at is None and not state.project_unmet
         if state.lease_id is not None:
             if state.lease_live and may_work and not state.lease_unmet:
-                return Assignment.objects.for_org(org).select_related("task").get(pk=state.lease_id)
+                return Lease.objects.for_org(org).select_related("task").get(pk=state.lease_id)
             sql.lease_release(lease=state.lease_id, now=now)
         if not may_work:
             return None
@@ -137,8 +137,8 @@ def _pick_normal(params: dict[str, Any], now: datetime) -> sql.TaskCandidate | N
 
 def _lease(
     project: Project, annotator: Any, task_id: int, now: datetime, *, is_gold: bool, sensitive: bool, started: bool
-) -> Assignment:
-    assignment = Assignment(
+) -> Lease:
+    lease = Lease(
         organization_id=project.organization_id,
         project=project,
         task_id=task_id,
@@ -151,30 +151,30 @@ def _lease(
         expires_at=now + timedelta(seconds=project.lease_ttl_seconds),
         skip_reason="",
     )
-    assignment.pk = sql.insert_lease(
+    lease.pk = sql.insert_lease(
         [
-            assignment.organization_id,
+            lease.organization_id,
             project.pk,
             task_id,
             annotator.pk,
             is_gold,
             sensitive,
-            assignment.a_left,
+            lease.a_left,
             timestamp(now),
-            timestamp(assignment.expires_at),
+            timestamp(lease.expires_at),
         ]
     )
     if not started:
         sql.task_mark_started(task=task_id)
-    return assignment
+    return lease
 
 
 def lease_error(state: str, *, expired: bool = False) -> LeaseError:
-    if state == AssignmentState.SUBMITTED:
+    if state == LeaseState.SUBMITTED:
         return LeaseError("You already submitted this task.", code="already_submitted")
-    if state == AssignmentState.SKIPPED:
+    if state == LeaseState.SKIPPED:
         return LeaseError("You skipped this task.", code="skipped")
-    if expired or state == AssignmentState.EXPIRED:
+    if expired or state == LeaseState.EXPIRED:
         return LeaseExpired(
             "Your time on this task ran out and it may have gone to someone else; nothing was saved. "
             "Open the next task to continue.",
@@ -183,35 +183,33 @@ def lease_error(state: str, *, expired: bool = False) -> LeaseError:
     return LeaseError("This lease is no longer active.", code="inactive")
 
 
-def assignment_skip(*, assignment: Assignment, actor: Any, reason: str = "") -> Assignment:
+def lease_skip(*, lease: Lease, actor: Any, reason: str = "") -> Lease:
     """Release ``actor``'s lease; the task is never offered to them again. Skipping twice is harmless.
 
     Allowed while paused (it only gives the task back). A lease that ran out may still be skipped unless the task
     was leased to them again since.
     """
-    if assignment.annotator_id != actor.pk:
+    if lease.annotator_id != actor.pk:
         raise LeaseError("This task is leased to someone else.", code="not_yours")
     with transaction.atomic():
         # Serialised with the annotator's router calls: a reload that re-leases this task after its lease ran out
         # either commits first (and this skip is refused below) or waits for the skip (and never re-leases it).
-        sql.membership_lock(org=assignment.organization_id, user=actor.pk)
-        lease = (
-            Assignment.objects.for_org(assignment.organization_id).select_for_update(no_key=True).get(pk=assignment.pk)
-        )
-        if lease.state == AssignmentState.SKIPPED:
+        sql.membership_lock(org=lease.organization_id, user=actor.pk)
+        lease = Lease.objects.for_org(lease.organization_id).select_for_update(no_key=True).get(pk=lease.pk)
+        if lease.state == LeaseState.SKIPPED:
             return lease
-        if lease.state == AssignmentState.SUBMITTED:
+        if lease.state == LeaseState.SUBMITTED:
             raise lease_error(lease.state)
         if (
-            lease.state == AssignmentState.EXPIRED
-            and Assignment.objects.filter(
+            lease.state == LeaseState.EXPIRED
+            and Lease.objects.filter(
                 task_id=lease.task_id,
                 annotator=actor,
-                state__in=[ACTIVE, AssignmentState.SUBMITTED, AssignmentState.SKIPPED],
+                state__in=[ACTIVE, LeaseState.SUBMITTED, LeaseState.SKIPPED],
             ).exists()
         ):
             raise lease_error(lease.state)
-        lease.state = AssignmentState.SKIPPED
+        lease.state = LeaseState.SKIPPED
         lease.finished_at = timezone.now()
         lease.skip_reason = reason.strip()[:500]
         lease.save(update_fields=["state", "finished_at", "skip_reason"])
@@ -227,8 +225,8 @@ def leases_expire(*, now: datetime | None = None) -> int:
     counts at most until this job's next run (every minute) or its own expiry, whichever comes first.
     """
     now = now or timezone.now()
-    expired = Assignment.objects.filter(state=ACTIVE, expires_at__lte=now).update(
-        state=AssignmentState.EXPIRED, finished_at=F("expires_at")
+    expired = Lease.objects.filter(state=ACTIVE, expires_at__lte=now).update(
+        state=LeaseState.EXPIRED, finished_at=F("expires_at")
     )
     paused_membership = Membership.objects.filter(
         organization_id=OuterRef("organization_id"), user_id=OuterRef("annotator_id"), paused_at__isnull=False
@@ -237,8 +235,8 @@ def leases_expire(*, now: datetime | None = None) -> int:
         project_id=OuterRef("project_id"), annotator_id=OuterRef("annotator_id"), paused_at__isnull=False
     )
     released = (
-        Assignment.objects.filter(state=ACTIVE)
+        Lease.objects.filter(state=ACTIVE)
         .filter(Exists(paused_membership) | Exists(paused_score))
-        .update(state=AssignmentState.EXPIRED, finished_at=now)
+        .update(state=LeaseState.EXPIRED, finished_at=now)
     )
     return expired + released

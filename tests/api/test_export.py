@@ -18,9 +18,9 @@ from django.db import connection
 from django.utils import timezone
 
 from exchange.exports import annotator_pseudonym, spreadsheet_safe
-from labeling.models import Annotation, Project, Role, Task
+from labeling.models import Judgment, Project, Role, Task
 from quality.services import project_quality_recompute
-from routing.services import annotation_record
+from routing.services import judgment_record
 from tests import factories
 from tests.api.conftest import KeyClient
 from tests.conftest import Tenancy
@@ -54,7 +54,7 @@ def build(org: Any, project: Project, plan: dict[str, list[str]] = PLAN) -> list
         task = factories.make_task(project, external_id, payload=payload)
         for judge, label in zip(judges, labels, strict=True):
             strength = (2 if judge == judges[0] else 3) if project.strength_scale and label in ("a", "b") else None
-            annotation_record(
+            judgment_record(
                 task=task, annotator=judge, label=label, client_id=f"{external_id}-{judge.pk}", a_left=n % 2 == 0,
                 seconds_on_task=4.5, strength=strength,
             )  # fmt: skip
@@ -139,7 +139,7 @@ def test_consensus_annotations_and_arena_rows(api_a: KeyClient, project: Project
     assert len(annotations) == 15
     judge_ids = {row["annotator"] for row in annotations}
     assert len(judge_ids) == 3 and all(judge.startswith("ann_") for judge in judge_ids)
-    users = set(Annotation.objects.filter(project=project).values_list("annotator_id", flat=True))
+    users = set(Judgment.objects.filter(project=project).values_list("annotator_id", flat=True))
     assert judge_ids == {annotator_pseudonym(tenancy.org_a.pk, user) for user in users}
     assert all("annotator_id" not in row for row in annotations)  # the account id is never exported
     assert {row["seconds"] for row in annotations} == {4.5} and annotations[0]["a_left"] in (True, False)
@@ -193,7 +193,7 @@ def test_gold_only_when_asked(api_a: KeyClient, tenancy: Tenancy) -> None:
     project = factories.make_project(tenancy.org_a, name="Gold prefs")
     judges = build(tenancy.org_a, project, {"n1": ["a", "a", "a"]})
     gold = factories.make_task(project, "g1", gold_label="b")
-    annotation_record(task=gold, annotator=judges[0], label="b", client_id="g1-0", a_left=True)
+    judgment_record(task=gold, annotator=judges[0], label="b", client_id="g1-0", a_left=True)
     project_quality_recompute(project_id=project.pk)
     assert [row["external_id"] for row in rows(export(api_a, project, format="consensus"))] == ["n1"]
     with_gold = rows(export(api_a, project, format="consensus", include_gold="true"))
@@ -252,7 +252,7 @@ def test_categorical_projects_export_consensus_but_not_preferences(api_a: KeyCli
     judges = [factories.make_member(tenancy.org_a) for _ in range(3)]
     task = factories.make_task(project, "c1")
     for judge in judges:
-        annotation_record(task=task, annotator=judge, label="neutral", client_id=f"c1-{judge.pk}")
+        judgment_record(task=task, annotator=judge, label="neutral", client_id=f"c1-{judge.pk}")
     project_quality_recompute(project_id=project.pk)
     data = rows(export(api_a, project, format="consensus"))
     assert data[0]["text"] and data[0]["label"] == "neutral"
@@ -289,7 +289,7 @@ def test_completed_at_follows_the_task(tenancy: Tenancy) -> None:
     task_progress_refresh(task=task, project=project)  # a recount keeps the time it completed
     task.refresh_from_db()
     assert task.completed_at == first
-    Annotation.objects.filter(task=task).first().delete()
+    Judgment.objects.filter(task=task).first().delete()
     task_progress_refresh(task=task, project=project)  # a judgment removed: open again, no completion time
     task.refresh_from_db()
     assert task.status == "open" and task.completed_at is None

@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from labeling.models import Annotation, Project
+from labeling.models import Judgment, Project
 from tests.api.conftest import KeyClient
 from tests.conftest import Tenancy
 
@@ -22,7 +22,7 @@ def test_a_judgment_at_a_time_that_does_not_exist_is_a_row_error(api_a: KeyClien
     )
     assert response.status_code == 400
     assert [(error["row"], error["field"]) for error in response.json()["errors"]] == [(1, "created_at")]
-    assert not Annotation.objects.exists()
+    assert not Judgment.objects.exists()
 
 
 @pytest.mark.parametrize("gold", [{"a": 1}, ["a"]])

@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
-from labeling.models import Annotation, Membership, Project, Role, Task
+from labeling.models import Judgment, Membership, Project, Role, Task
 from quality.consensus import task_progress_refresh, tasks_settle
 from quality.models import AnnotatorScore, ProjectQuality
 from tests import factories
@@ -64,11 +64,11 @@ def test_judgments_import_creates_annotators_and_settles_tasks(
     assert response.json()["created"] == 4
     task = Task.objects.get(project=project, external_id="h0")
     assert task.status == "complete" and task.judgment_count == 3 and task.consensus_label == "a"
-    annotation = Annotation.objects.filter(task=task).first()
-    assert annotation.created_at.isoformat().startswith("2025-01-02T03:04:05") and annotation.seconds_on_task == 12.5
+    stored = Judgment.objects.filter(task=task).first()
+    assert stored.created_at.isoformat().startswith("2025-01-02T03:04:05") and stored.seconds_on_task == 12.5
     again = post(api_a, project, "annotations", jsonl(rows), create_annotators="1").json()
     assert (again["created"], again["unchanged"]) == (0, 4)
-    assert Annotation.objects.filter(project=project).count() == 4
+    assert Judgment.objects.filter(project=project).count() == 4
 
 
 def test_unknown_annotators_become_the_organizations_own_pseudonymous_records(
@@ -98,7 +98,7 @@ def test_an_existing_account_is_never_attached_changed_or_revealed(
     assert not Membership.objects.filter(organization=tenancy.org_a, user=victim).exists()
     assert get_user_model().objects.values().get(pk=victim.pk) == before
     assert list(Membership.objects.filter(user=victim).values_list("organization_id", flat=True)) == [tenancy.org_b.pk]
-    imported = Annotation.objects.get(project=project)
+    imported = Judgment.objects.get(project=project)
     assert imported.annotator_id != victim.pk and imported.annotator.first_name == victim.email
 
 
@@ -131,7 +131,7 @@ def test_two_organizations_importing_one_address_get_two_unrelated_records(
     rows = jsonl([judgment("h0", "shared@elsewhere.example")])
     assert post(api_a, project, "annotations", rows, create_annotators="1").status_code == 200
     assert post(api_b, tenancy.project_b, "annotations", rows, create_annotators="1").status_code == 200
-    a, b = (Annotation.objects.get(project=p).annotator for p in (project, tenancy.project_b))
+    a, b = (Judgment.objects.get(project=p).annotator for p in (project, tenancy.project_b))
     assert a.pk != b.pk and a.first_name == b.first_name == "shared@elsewhere.example"
     assert [m.organization_id for m in a.memberships.all()] == [tenancy.org_a.pk]
     assert [m.organization_id for m in b.memberships.all()] == [tenancy.org_b.pk]
@@ -143,7 +143,7 @@ def test_members_are_found_by_address_and_by_the_id_earlier_imports_gave_them(
     legacy = factories.make_member(tenancy.org_a, Role.ANNOTATOR, "ls-user-7@external.invalid")
     rows = [judgment("h0", "ANNIE@a.example"), judgment("h1", "ls-user-7")]
     assert post(api_a, project, "annotations", jsonl(rows)).status_code == 200
-    judges = dict(Annotation.objects.filter(project=project).values_list("task__external_id", "annotator_id"))
+    judges = dict(Judgment.objects.filter(project=project).values_list("task__external_id", "annotator_id"))
     assert judges == {"h0": tenancy.annotator_a.pk, "h1": legacy.pk}
 
 
@@ -155,7 +155,7 @@ def test_one_external_id_in_two_projects_judged_by_one_annotator(api_a: KeyClien
         factories.make_task(twin, "same-id")
         response = post(api_a, twin, "annotations", jsonl([judgment("same-id", "annie@a.example")]))
         assert response.status_code == 200, response.content
-    assert Annotation.objects.filter(annotator=tenancy.annotator_a, task__external_id="same-id").count() == 2
+    assert Judgment.objects.filter(annotator=tenancy.annotator_a, task__external_id="same-id").count() == 2
 
 
 @pytest.mark.parametrize(
@@ -181,7 +181,7 @@ def test_bad_judgment_rows_write_nothing(
     assert response.status_code == 400, response.content
     errors = response.json()["errors"]
     assert any(e["row"] == 2 and e["field"] == field and message in e["message"] for e in errors), errors
-    assert not Annotation.objects.filter(project=project).exists()
+    assert not Judgment.objects.filter(project=project).exists()
 
 
 def test_unknown_annotators_need_the_flag(api_a: KeyClient, project: Project) -> None:
@@ -194,8 +194,8 @@ def test_judgments_csv(api_a: KeyClient, project: Project) -> None:
     body = "external_id,annotator,label,a_left,seconds\r\nh2,annie@a.example,b,false,3\r\n"
     response = post(api_a, project, "annotations", body, "text/csv")
     assert response.status_code == 200, response.content
-    annotation = Annotation.objects.get(project=project)
-    assert annotation.a_left is False and annotation.label == "b" and annotation.seconds_on_task == 3
+    judgment = Judgment.objects.get(project=project)
+    assert judgment.a_left is False and judgment.label == "b" and judgment.seconds_on_task == 3
 
 
 def test_predictions_import_reranks(api_a: KeyClient, project: Project) -> None:
@@ -237,7 +237,7 @@ def test_history_imports_cross_no_organization(
     assert post(api_read_only, project, what, body).status_code == 403
     assert post(api_b.__class__(None), project, what, body).status_code == 401
     assert post(KeyClient(api_read_only.key), project, what, body, mode="upsert").status_code in (400, 403)
-    assert not Annotation.objects.filter(project=project).exists()
+    assert not Judgment.objects.filter(project=project).exists()
     assert Task.objects.get(project=project, external_id="h0").predictions is None
 
 
@@ -281,7 +281,7 @@ def _random_history(rng: random.Random, org: Any) -> tuple[Project, list[Task]]:
         for judge in rng.sample(judges, rng.randint(0, project.max_judgments)):
             # A dominant label most of the time, so that tasks reach consensus as well as not.
             label = rng.choice(LABELS[:1] * 3 + LABELS)
-            Annotation.objects.create(
+            Judgment.objects.create(
                 organization=org, project=project, task=task, annotator=judge, label=label, a_left=rng.random() < 0.5,
                 client_id=f"r-{n}-{judge.pk}",
             )  # fmt: skip
@@ -335,7 +335,7 @@ def test_the_batched_settle_uses_the_posterior_once_every_judge_is_scored(tenanc
         AnnotatorScore.objects.create(
             organization=tenancy.org_a, project=project, annotator=judge, confusion=confusion, computed_at=now
         )
-        Annotation.objects.create(
+        Judgment.objects.create(
             organization=tenancy.org_a, project=project, task=task, annotator=judge, label=label, a_left=True,
             client_id=f"p-{judge.pk}",
         )  # fmt: skip

@@ -14,7 +14,7 @@ from django.db import connection
 
 from exchange.import_jobs import import_job_run
 from exchange.reading import import_seconds_estimate
-from labeling.models import Annotation, ImportJob, ImportStatus, Project, Task
+from labeling.models import ImportJob, ImportStatus, Judgment, Project, Task
 from tests import factories
 from tests.api.conftest import KeyClient
 from tests.conftest import Tenancy
@@ -66,10 +66,10 @@ def test_an_import_with_more_work_than_a_request_holds_goes_to_a_job_whatever_it
     response = post(api_a, judged, body)
     assert response.status_code == 202, response.content
     assert ImportJob.objects.get(pk=response.json()["id"]).status == ImportStatus.QUEUED
-    assert not Annotation.objects.exists()
+    assert not Judgment.objects.exists()
     settings.IMPORT_SYNC_SECONDS = import_seconds_estimate(kind="annotations", size=len(body)) * 2
     assert post(api_a, judged, body).status_code == 200
-    assert Annotation.objects.count() == 30
+    assert Judgment.objects.count() == 30
 
 
 def test_async_0_asks_for_the_request_and_async_1_for_a_job(
@@ -106,7 +106,7 @@ def test_an_import_past_the_time_limit_writes_nothing_and_answers_503_naming_asy
     assert response.status_code == 503, response.content
     answer = response.json()
     assert answer["committed"] is False and "?async=1" in answer["detail"] and "0.5 seconds" in answer["detail"]
-    assert not Annotation.objects.exists()
+    assert not Judgment.objects.exists()
     assert not Task.objects.filter(project=judged, judgment_count__gt=0).exists()
 
 
@@ -136,7 +136,7 @@ def test_a_statement_running_past_the_time_limit_is_cancelled(
     response = post(api_a, judged, judgments(3))
     assert time.monotonic() - started < 6
     assert response.status_code == 503, response.content
-    assert not Annotation.objects.exists()
+    assert not Judgment.objects.exists()
     assert not Task.objects.filter(project=judged, judgment_count__gt=0).exists()
     monkeypatch.setattr(consensus, "tasks_settle", settle)
     assert post(api_a, judged, judgments(3)).status_code == 200  # the connection is fine afterwards

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
 from api.base import flag_parameter
-from labeling.models import Annotation, Project, Task
+from labeling.models import Judgment, Project, Task
 from tests import factories
 from tests.api.conftest import KeyClient
 from tests.conftest import Tenancy
@@ -79,7 +79,7 @@ def test_every_flag_refuses_other_words_with_one_message(
 ) -> None:
     response = call(api_a, project, method, endpoint, {**extra, name: "maybe"})
     assert response.status_code == 400 and response.json() == {name: ["must be true or false"]}, response.content
-    assert not Task.objects.filter(external_id="p1").exists() and not Annotation.objects.exists()
+    assert not Task.objects.filter(external_id="p1").exists() and not Judgment.objects.exists()
 
 
 def test_the_import_flags_take_the_words_the_read_flags_take(api_a: KeyClient, project: Project) -> None:

@@ -45,14 +45,14 @@ from api import base as api_base
 from exchange.import_jobs import import_job_create, import_job_run
 from labeling.apikeys import api_key_create
 from labeling.middleware import OUTAGE_MESSAGE, RETRY_AFTER_SECONDS
-from labeling.models import Annotation, ImportJob, ImportStatus, Organization, Project, Task
+from labeling.models import ImportJob, ImportStatus, Judgment, Organization, Project, Task
 from labeling.queueing import delivery_start
 from quality.models import AnnotatorScore, ModelRanking, ProjectQuality, QualityJob, RecomputeStatus, TaskConsensus
 from quality.selectors import stale_project_ids
 from quality.services import progress_key, project_quality_recompute
 from routing import sql
-from routing.models import Assignment, AssignmentState
-from routing.services import annotation_record
+from routing.models import Lease, LeaseState
+from routing.services import judgment_record
 from tests import factories
 from tests.conftest import Tenancy
 from tests.faults.processes import needs_redis_server, private_redis, publish
@@ -230,7 +230,7 @@ def test_a_recompute_that_keeps_killing_its_worker_gives_up_visibly(tenancy: Ten
     from quality.jobs import MAX_LOST_RUNS, recompute_project_quality_job
 
     project = tenancy.project_a
-    annotation_record(task=tenancy.task_a, annotator=tenancy.annotator_a, label="a", client_id="p1", a_left=True)
+    judgment_record(task=tenancy.task_a, annotator=tenancy.annotator_a, label="a", client_id="p1", a_left=True)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s, %s)", [QUALITY_LOCK[0], project.pk])
     try:
@@ -264,7 +264,7 @@ def test_after_a_redis_restart_the_worker_reconnects_and_the_sweep_recomputes_st
 
     projects = sorted([tenancy.project_a.pk, tenancy.project_b.pk])
     for task, annotator in ((tenancy.task_a, tenancy.annotator_a), (tenancy.task_b, tenancy.outsider_b)):
-        annotation_record(task=task, annotator=annotator, label="a", client_id=f"r-{task.pk}", a_left=True)
+        judgment_record(task=task, annotator=annotator, label="a", client_id=f"r-{task.pk}", a_left=True)
     assert stale_project_ids() == projects
     with private_redis(tmp_path) as server, celery_worker(env={"REDIS_URL": server.url}) as worker:
 
@@ -350,13 +350,13 @@ def test_a_submit_whose_connection_drops_answers_503_and_its_retries_store_one_j
     else:
         assert dropped["Content-Type"].startswith("text/html") and OUTAGE_MESSAGE in dropped.content.decode()
     assert "database unavailable" in caplog.text and url in caplog.text
-    assert not Annotation.objects.filter(task=tenancy.task_a).exists()  # rolled back with the connection
+    assert not Judgment.objects.filter(task=tenancy.task_a).exists()  # rolled back with the connection
     for _ in range(2):  # the client's retry with the same client id, then one more
         retry = _finished(client.post(url, data, headers=headers))
         assert retry.status_code == (200 if from_script else 302)
-        stored = Annotation.objects.filter(task=tenancy.task_a)
+        stored = Judgment.objects.filter(task=tenancy.task_a)
         assert [a.client_id for a in stored] == [data["client_id"]]
-    assert Assignment.objects.get(task=tenancy.task_a).state == AssignmentState.SUBMITTED
+    assert Lease.objects.get(task=tenancy.task_a).state == LeaseState.SUBMITTED
 
 
 @needs_postgres
@@ -389,7 +389,7 @@ def test_a_database_error_in_a_page_answers_a_503_page(
     client: Client, tenancy: Tenancy, monkeypatch: pytest.MonkeyPatch, error: Exception
 ) -> None:
     url, data = factories.leased_submit(client, tenancy.annotator_a, tenancy.project_a)
-    monkeypatch.setattr("pages.work.annotation_submit", _broken(error))
+    monkeypatch.setattr("pages.work.judgment_submit", _broken(error))
     page = client.post(url, data)
     assert page.status_code == 503 and page["Retry-After"] == str(RETRY_AFTER_SECONDS)
     assert "Briefly unavailable" in page.content.decode()
@@ -427,7 +427,7 @@ def test_other_errors_are_not_turned_into_503(
     client: Client, tenancy: Tenancy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, data = factories.leased_submit(client, tenancy.annotator_a, tenancy.project_a)
-    monkeypatch.setattr("pages.work.annotation_submit", _broken(RuntimeError("a bug")))
+    monkeypatch.setattr("pages.work.judgment_submit", _broken(RuntimeError("a bug")))
     with pytest.raises(RuntimeError):
         client.post(url, data)
 
@@ -447,7 +447,7 @@ def test_quality_and_import_jobs_have_time_limits() -> None:
 def test_a_recompute_over_its_soft_time_limit_fails_visibly(tenancy: Tenancy, monkeypatch: pytest.MonkeyPatch) -> None:
     from quality.jobs import recompute_project_quality_job
 
-    annotation_record(task=tenancy.task_a, annotator=tenancy.annotator_a, label="a", client_id="t1", a_left=True)
+    judgment_record(task=tenancy.task_a, annotator=tenancy.annotator_a, label="a", client_id="t1", a_left=True)
     monkeypatch.setattr("quality.services.compute._compute", _broken(SoftTimeLimitExceeded()))
     with pytest.raises(SoftTimeLimitExceeded):
         recompute_project_quality_job.apply((tenancy.project_a.pk,), task_id="over-time", throw=True)

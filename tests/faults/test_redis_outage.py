@@ -42,7 +42,7 @@ from labeling import health, queueing
 from labeling.apikeys import api_key_create
 from labeling.jobs import refresh_project_ranks_job
 from labeling.middleware import QUEUE_OUTAGE_MESSAGE, RETRY_AFTER_SECONDS
-from labeling.models import Annotation, ImportJob, ImportStatus, Project, ProjectStats, Task
+from labeling.models import ImportJob, ImportStatus, Judgment, Project, ProjectStats, Task
 from labeling.outages import CircuitBreaker
 from labeling.services import project_update
 from quality.jobs import recompute_project_quality_job, refresh_project_stats_job, sweep_quality_job
@@ -219,7 +219,7 @@ def test_a_submit_whose_jobs_cannot_be_queued_is_stored_and_answered(
     with caplog.at_level(logging.WARNING, logger="concord.outage"):
         answer = client.post(url, data, headers={"X-Requested-With": "fetch"})
     assert answer.status_code == 200 and answer.json() == {"next": reverse("annotate", args=[tenancy.project_a.pk])}
-    assert [a.client_id for a in Annotation.objects.filter(task=tenancy.task_a)] == [data["client_id"]]
+    assert [a.client_id for a in Judgment.objects.filter(task=tenancy.task_a)] == [data["client_id"]]
     assert broker_down == ["quality.jobs.refresh_project_stats_job"]
     # The coalescing mark is dropped: the next request tries again instead of believing a run is queued.
     assert cache.get(stats_refresh_mark(tenancy.project_a.pk)) is None
@@ -480,7 +480,7 @@ def test_the_site_works_through_a_redis_outage_bounded_and_catches_up(tenancy: T
             publish(server.url, sweep_quality_job)
             wait_for(lambda: not stale_project_ids(), what="the sweep to recompute the project")
             wait_for(
-                lambda: getattr(ProjectStats.objects.filter(project=project).first(), "annotations", 0) == 4,
+                lambda: getattr(ProjectStats.objects.filter(project=project).first(), "judgments", 0) == 4,
                 what="the sweep to refresh the project's stats",
             )
             # Everything works again: a submit, an import in the background, the session of before the outage.
@@ -496,7 +496,7 @@ def test_the_site_works_through_a_redis_outage_bounded_and_catches_up(tenancy: T
     slow = [(what, round(a.seconds, 2)) for what, a in answers if a.seconds > BOUND]
     assert not slow, f"answered later than {BOUND} s: {slow}"
     # Every judgment the site acknowledged is stored once, and nothing else.
-    stored = sorted(Annotation.objects.filter(project=project).values_list("client_id", flat=True))
+    stored = sorted(Judgment.objects.filter(project=project).values_list("client_id", flat=True))
     assert stored == sorted(annie.acknowledged) and len(stored) == 5
     assert Task.objects.filter(project=project, external_id__startswith="sync-").count() == 6
     assert Task.objects.filter(project=project, external_id__startswith="after-").count() == 3

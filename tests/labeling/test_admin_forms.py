@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from labeling.models import Annotation, Label, Project, ProjectKind, Task
+from labeling.models import Judgment, Label, Project, ProjectKind, Task
 from tests import factories
 from tests.conftest import Tenancy
 from tests.labeling.test_admin_tenancy import admin_url, form_data, seed_annotations, snapshot
@@ -324,32 +324,32 @@ def test_admin_deletes_own_task(client: Client, tenancy: Tenancy) -> None:
 
 
 def test_judgments_are_never_added_or_edited_and_only_admins_delete_them(client: Client, tenancy: Tenancy) -> None:
-    annotation_a, _ = seed_annotations(tenancy)
+    judgment_a, _ = seed_annotations(tenancy)
     for user in (tenancy.admin_a, tenancy.manager_a):
         client.force_login(user)
-        response = client.get(admin_url(annotation_a, "change"))
+        response = client.get(admin_url(judgment_a, "change"))
         assert response.status_code == 200
         assert not response.context["adminform"].form.fields  # everything read-only
         before = snapshot()
-        assert client.get(admin_url(annotation_a._meta.model, "add")).status_code == 403
-        assert client.post(admin_url(annotation_a, "change"), {"label": "b", "_save": "Save"}).status_code == 403
+        assert client.get(admin_url(judgment_a._meta.model, "add")).status_code == 403
+        assert client.post(admin_url(judgment_a, "change"), {"label": "b", "_save": "Save"}).status_code == 403
         assert snapshot() == before
     client.force_login(tenancy.manager_a)
-    assert client.post(admin_url(annotation_a, "delete"), {"post": "yes"}).status_code == 403
-    assert Annotation.objects.filter(pk=annotation_a.pk).exists()
+    assert client.post(admin_url(judgment_a, "delete"), {"post": "yes"}).status_code == 403
+    assert Judgment.objects.filter(pk=judgment_a.pk).exists()
     client.force_login(tenancy.admin_a)
-    assert client.post(admin_url(annotation_a, "delete"), {"post": "yes"}).status_code == 302
-    assert not Annotation.objects.filter(pk=annotation_a.pk).exists()
+    assert client.post(admin_url(judgment_a, "delete"), {"post": "yes"}).status_code == 302
+    assert not Judgment.objects.filter(pk=judgment_a.pk).exists()
 
 
 def test_admin_deletes_a_project_with_judgments(client: Client, tenancy: Tenancy) -> None:
-    _, annotation_b = seed_annotations(tenancy)
+    _, judgment_b = seed_annotations(tenancy)
     client.force_login(tenancy.admin_a)
     response = client.post(admin_url(tenancy.project_a, "delete"), {"post": "yes"})
     assert response.status_code == 302
     assert not Project.objects.filter(pk=tenancy.project_a.pk).exists()
-    assert not Annotation.objects.filter(project_id=tenancy.project_a.pk).exists()
-    assert Annotation.objects.filter(pk=annotation_b.pk).exists()
+    assert not Judgment.objects.filter(project_id=tenancy.project_a.pk).exists()
+    assert Judgment.objects.filter(pk=judgment_b.pk).exists()
 
 
 def test_duplicate_label_shortcuts_are_a_form_error(client: Client, tenancy: Tenancy) -> None:

@@ -377,7 +377,7 @@ def test_manager_views_memberships_but_cannot_change_them(client: Client, tenanc
 
 
 def test_annotator_cannot_enter_the_admin(client: Client, tenancy: Tenancy) -> None:
-    annotation_a, _ = seed_annotations(tenancy)
+    judgment_a, _ = seed_annotations(tenancy)
     client.force_login(tenancy.annotator_a)
     response = client.get(reverse("admin:index"))
     assert response.status_code == 302
@@ -386,7 +386,7 @@ def test_annotator_cannot_enter_the_admin(client: Client, tenancy: Tenancy) -> N
         admin_url(Project, "changelist"),
         admin_url(tenancy.project_a, "change"),
         admin_url(tenancy.task_a, "change"),
-        admin_url(annotation_a, "change"),
+        admin_url(judgment_a, "change"),
         admin_url(Membership, "add"),
     ):
         response = client.get(url)

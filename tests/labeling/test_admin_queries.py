@@ -11,9 +11,9 @@ from django.db.models import Model
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from labeling.models import Annotation, Membership, Project, Role, Task
+from labeling.models import Judgment, Membership, Project, Role, Task
 from labeling.services import project_stats_refresh
-from routing.services import annotation_record
+from routing.services import judgment_record
 from tests import factories
 from tests.conftest import Tenancy
 from tests.labeling.test_admin_tenancy import admin_url, results
@@ -48,10 +48,10 @@ def _grow_projects(tenancy: Tenancy, total: int) -> None:
 
 def _grow_annotations(tenancy: Tenancy, total: int) -> None:
     annotators = [tenancy.annotator_a, tenancy.manager_a, tenancy.admin_a]
-    while (n := Annotation.objects.for_org(tenancy.org_a).count()) < total:
+    while (n := Judgment.objects.for_org(tenancy.org_a).count()) < total:
         task = factories.make_task(tenancy.project_a)
         annotator = annotators[n % len(annotators)]
-        annotation_record(task=task, annotator=annotator, label="a", client_id=f"c-{n}", a_left=True)
+        judgment_record(task=task, annotator=annotator, label="a", client_id=f"c-{n}", a_left=True)
 
 
 def _grow_members(tenancy: Tenancy, total: int) -> None:
@@ -64,10 +64,10 @@ def _grow_members(tenancy: Tenancy, total: int) -> None:
     [
         (Task, _grow_tasks, TASK_LIST_QUERIES),
         (Project, _grow_projects, 7),  # COUNT twice (filters shown), no filter reads rows, stats joined
-        (Annotation, _grow_annotations, 9),
+        (Judgment, _grow_annotations, 9),
         (Membership, _grow_members, 7),
     ],
-    ids=["task", "project", "annotation", "membership"],
+    ids=["task", "project", "judgment", "membership"],
 )
 def test_change_list_queries_do_not_grow_with_rows(
     client: Client,

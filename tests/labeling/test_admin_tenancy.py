@@ -22,11 +22,11 @@ from django.urls import reverse
 
 from backoffice.base import SuperuserOnlyMixin, TenantAdmin
 from labeling.apikeys import api_key_create
-from labeling.models import Annotation, Label, Membership, Project, Role, Task
+from labeling.models import Judgment, Label, Membership, Project, Role, Task
 from quality.services import project_quality_recompute
-from routing.models import AnnotatorQualification, Assignment, ProjectRequirement, Qualification, TaskRequirement
+from routing.models import AnnotatorQualification, Lease, ProjectRequirement, Qualification, TaskRequirement
 from routing.services import (
-    annotation_submit,
+    judgment_submit,
     next_task,
     project_requirements_set,
     qualification_create,
@@ -153,12 +153,12 @@ def snapshot() -> dict[str, list[dict[str, Any]]]:
         (Label, ()),
         (Task, ()),
         (Membership, ()),
-        (Annotation, ()),
+        (Judgment, ()),
         (Qualification, ()),
         (AnnotatorQualification, ()),
         (ProjectRequirement, ()),
         (TaskRequirement, ()),
-        (Assignment, ()),
+        (Lease, ()),
         (
             User,
             ("id", "username", "email", "password", "is_superuser", "is_staff", "is_active", "first_name"),
@@ -169,7 +169,7 @@ def snapshot() -> dict[str, list[dict[str, Any]]]:
     return {model._meta.label: list(model._default_manager.order_by("pk").values(*fields)) for model, fields in tables}
 
 
-def seed_annotations(tenancy: Tenancy) -> tuple[Annotation, Annotation]:
+def seed_annotations(tenancy: Tenancy) -> tuple[Judgment, Judgment]:
     """A qualification, a grant, a requirement, a lease, a judgment and the quality results computed from it, an API
     key and an invitation per organization, so that every tenant model has rows in both."""
     annotations = []
@@ -184,7 +184,7 @@ def seed_annotations(tenancy: Tenancy) -> tuple[Annotation, Annotation]:
         lease = next_task(annotator=annotator, project=project)
         assert lease is not None and lease.task_id == task.pk
         annotations.append(
-            annotation_submit(assignment=lease, label="a", client_id=f"seed-{task.pk}", seconds=2, actor=annotator)
+            judgment_submit(lease=lease, label="a", client_id=f"seed-{task.pk}", seconds=2, actor=annotator)
         )
         project_quality_recompute(project_id=project.pk)
         api_key_create(organization=project.organization, name=f"key of {project.organization.slug}")
@@ -209,12 +209,12 @@ def row_of_org(model: type[models.Model], organization: Any) -> models.Model:
 
 
 def _org_a_objects(tenancy: Tenancy) -> dict[str, models.Model]:
-    annotation_a, _ = seed_annotations(tenancy)
+    judgment_a, _ = seed_annotations(tenancy)
     return {
         "project": tenancy.project_a,
         "task": tenancy.task_a,
         "membership": Membership.objects.get(user=tenancy.annotator_a),
-        "annotation": annotation_a,
+        "judgment": judgment_a,
     }
 
 
@@ -227,7 +227,7 @@ def test_every_registered_admin_is_tenant_scoped_or_superuser_only() -> None:
     ]
     assert unscoped == [], "every customer-facing admin must subclass TenantAdmin"
     labels = {model._meta.label for model in TENANT_ADMIN_MODELS}
-    assert {"labeling.Project", "labeling.Task", "labeling.Membership", "labeling.Annotation"} <= labels
+    assert {"labeling.Project", "labeling.Task", "labeling.Membership", "labeling.Judgment"} <= labels
     assert {model._meta.label for model in SUPERUSER_ONLY_MODELS} == {
         "auth.User",
         "auth.Group",
@@ -238,7 +238,7 @@ def test_every_registered_admin_is_tenant_scoped_or_superuser_only() -> None:
 
 
 # --- Another organization's objects answer 404, exactly like missing ones -----------------------------------
-@pytest.mark.parametrize("model_name", ["project", "task", "membership", "annotation"])
+@pytest.mark.parametrize("model_name", ["project", "task", "membership", "judgment"])
 def test_outsider_gets_404_on_change_delete_and_history_for_get_and_post(
     client: Client, tenancy: Tenancy, model_name: str
 ) -> None:
@@ -256,7 +256,7 @@ def test_outsider_gets_404_on_change_delete_and_history_for_get_and_post(
     assert snapshot() == before
 
 
-@pytest.mark.parametrize("model_name", ["project", "task", "membership", "annotation"])
+@pytest.mark.parametrize("model_name", ["project", "task", "membership", "judgment"])
 def test_missing_id_gives_the_same_404_as_another_organizations_id(
     client: Client, tenancy: Tenancy, model_name: str
 ) -> None:
@@ -320,7 +320,7 @@ def test_change_lists_show_only_own_rows(client: Client, tenancy: Tenancy) -> No
     assert results(client.get(admin_url(Task, "changelist"))) == [tenancy.task_a]
     memberships = results(client.get(admin_url(Membership, "changelist")))
     assert {m.user for m in memberships} == {tenancy.admin_a, tenancy.manager_a, tenancy.annotator_a}
-    annotations = results(client.get(admin_url(Annotation, "changelist")))
+    annotations = results(client.get(admin_url(Judgment, "changelist")))
     assert [a.task for a in annotations] == [tenancy.task_a]
     page = client.get(admin_url(Project, "changelist")).text
     assert "Alpha prefs" in page
@@ -339,8 +339,8 @@ def test_search_finds_nothing_of_another_organization(client: Client, tenancy: T
         (Task, "b-1"),
         (Membership, "oscar"),
         (Membership, "b.example"),
-        (Annotation, "b-1"),
-        (Annotation, "oscar"),
+        (Judgment, "b-1"),
+        (Judgment, "oscar"),
     ]:
         rows = results(client.get(admin_url(model, "changelist"), {"q": term}))
         assert all(row.organization_id == tenancy.org_a.pk for row in rows), (model, term)
@@ -368,7 +368,7 @@ def test_list_filters_offer_no_other_organizations_choices(client: Client, tenan
     assert f"project__id__exact={tenancy.project_b.pk}" not in page
     assert f"project__id__exact={secret.pk}" not in page
     # Judgments: project and annotator filters list org A only.
-    response = client.get(admin_url(Annotation, "changelist"))
+    response = client.get(admin_url(Judgment, "changelist"))
     page = response.text
     for foreign_text in ("Beta prefs", "oscar@b.example"):
         assert foreign_text not in page
@@ -421,11 +421,11 @@ def test_autocomplete_returns_only_own_rows(client: Client, tenancy: Tenancy) ->
     assert {int(r["id"]) for r in _autocomplete(client, "task", "project", "Another").json()["results"]} == {other_a.pk}
     assert _autocomplete(client, "task", "project", "Beta").json()["results"] == []
     # Other foreign keys pointing at tenant models are scoped the same way.
-    tasks = _autocomplete(client, "annotation", "task").json()["results"]
+    tasks = _autocomplete(client, "judgment", "task").json()["results"]
     assert {int(r["id"]) for r in tasks} == {tenancy.task_a.pk}
-    assert _autocomplete(client, "annotation", "task", "b-1").json()["results"] == []
+    assert _autocomplete(client, "judgment", "task", "b-1").json()["results"] == []
     # Users and organizations are superuser-only admins: no autocomplete over them.
-    for model_name, field_name in [("membership", "user"), ("membership", "organization"), ("annotation", "annotator")]:
+    for model_name, field_name in [("membership", "user"), ("membership", "organization"), ("judgment", "annotator")]:
         assert _autocomplete(client, model_name, field_name).status_code == 403
 
 

@@ -8,15 +8,15 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
-from labeling.models import Annotation, Label, Project, ProjectKind, Task
+from labeling.models import Judgment, Label, Project, ProjectKind, Task
 from labeling.services import task_create
-from routing.services import annotation_record
+from routing.services import judgment_record
 from tests import factories
 from tests.conftest import Tenancy
 from tests.services import needs_postgres
 
 
-def _record(tenancy: Tenancy, **overrides: Any) -> Annotation:
+def _record(tenancy: Tenancy, **overrides: Any) -> Judgment:
     fields: dict[str, Any] = {
         "task": tenancy.task_a,
         "annotator": tenancy.annotator_a,
@@ -26,28 +26,28 @@ def _record(tenancy: Tenancy, **overrides: Any) -> Annotation:
         "seconds_on_task": 12.5,
     }
     fields.update(overrides)
-    return annotation_record(**fields)
+    return judgment_record(**fields)
 
 
 def test_second_judgment_of_same_task_by_same_annotator_is_refused(tenancy: Tenancy) -> None:
     _record(tenancy)
     with pytest.raises(ValidationError, match="already judged"):
         _record(tenancy, client_id="page-2", label="b")
-    assert Annotation.objects.count() == 1
-    assert Annotation.objects.get().label == "a"
+    assert Judgment.objects.count() == 1
+    assert Judgment.objects.get().label == "a"
 
 
-def test_retry_with_same_client_id_returns_first_annotation(tenancy: Tenancy) -> None:
+def test_retry_with_same_client_id_returns_first_judgment(tenancy: Tenancy) -> None:
     first = _record(tenancy)
     again = _record(tenancy, label="b")  # a retried submit: same page, same client id
     assert again.pk == first.pk
-    assert Annotation.objects.count() == 1
+    assert Judgment.objects.count() == 1
 
 
 def test_database_refuses_duplicate_judgment(tenancy: Tenancy) -> None:
     _record(tenancy)
     with pytest.raises(IntegrityError), transaction.atomic():
-        Annotation.objects.create(
+        Judgment.objects.create(
             organization=tenancy.org_a,
             project=tenancy.project_a,
             task=tenancy.task_a,
@@ -56,35 +56,35 @@ def test_database_refuses_duplicate_judgment(tenancy: Tenancy) -> None:
             a_left=False,
             client_id="other",
         )
-    assert Annotation.objects.count() == 1
+    assert Judgment.objects.count() == 1
 
 
 def test_label_outside_choices_is_refused(tenancy: Tenancy) -> None:
     with pytest.raises(ValidationError) as error:
         _record(tenancy, label="maybe")
     assert "'maybe' is not one of this project's labels" in str(error.value.message_dict["label"])
-    assert Annotation.objects.count() == 0
+    assert Judgment.objects.count() == 0
 
 
 def test_pairwise_judgment_needs_display_order(tenancy: Tenancy) -> None:
     with pytest.raises(ValidationError) as error:
         _record(tenancy, a_left=None)
     assert "a_left" in error.value.message_dict
-    assert Annotation.objects.count() == 0
+    assert Judgment.objects.count() == 0
 
 
 def test_judgment_by_non_member_is_refused(tenancy: Tenancy) -> None:
     with pytest.raises(ValidationError) as error:
         _record(tenancy, annotator=tenancy.outsider_b)
     assert "not a member" in str(error.value.message_dict["annotator"])
-    assert Annotation.objects.count() == 0
+    assert Judgment.objects.count() == 0
 
 
 def test_negative_time_on_task_is_refused(tenancy: Tenancy) -> None:
     with pytest.raises(ValidationError):
         _record(tenancy, seconds_on_task=-1)
     with pytest.raises(IntegrityError), transaction.atomic():
-        Annotation.objects.create(
+        Judgment.objects.create(
             organization=tenancy.org_a,
             project=tenancy.project_a,
             task=tenancy.task_a,
@@ -94,13 +94,13 @@ def test_negative_time_on_task_is_refused(tenancy: Tenancy) -> None:
             client_id="x",
             seconds_on_task=-3,
         )
-    assert Annotation.objects.count() == 0
+    assert Judgment.objects.count() == 0
 
 
 @needs_postgres
 def test_database_refuses_label_outside_project_labels(tenancy: Tenancy) -> None:
     with pytest.raises(IntegrityError), transaction.atomic():
-        Annotation.objects.create(
+        Judgment.objects.create(
             organization=tenancy.org_a,
             project=tenancy.project_a,
             task=tenancy.task_a,
@@ -110,7 +110,7 @@ def test_database_refuses_label_outside_project_labels(tenancy: Tenancy) -> None
             client_id="x",
         )
         connection.check_constraints()  # deferred constraints: check now, as a commit would
-    assert Annotation.objects.count() == 0
+    assert Judgment.objects.count() == 0
 
 
 @needs_postgres
@@ -121,7 +121,7 @@ def test_database_refuses_rows_pointing_into_another_organization(tenancy: Tenan
         )
         connection.check_constraints()
     with pytest.raises(IntegrityError), transaction.atomic():
-        Annotation.objects.create(
+        Judgment.objects.create(
             organization=tenancy.org_a,
             project=tenancy.project_a,
             task=tenancy.task_b,
@@ -190,9 +190,9 @@ def test_composite_keys_alone_refuse_a_judgment_pointing_nowhere(tenancy: Tenanc
             "client_id": f"orphan-{n}",
         } | change
         with pytest.raises(IntegrityError), transaction.atomic():
-            Annotation.objects.create(**values)
+            Judgment.objects.create(**values)
             connection.check_constraints()
-    assert not Annotation.objects.filter(client_id__startswith="orphan-").exists()
+    assert not Judgment.objects.filter(client_id__startswith="orphan-").exists()
 
 
 def test_duplicate_external_id_is_refused(tenancy: Tenancy) -> None:

@@ -12,14 +12,14 @@ from labeling.models import ProjectStats
 from labeling.services import project_stats_refresh
 from quality.jobs import refresh_project_stats_job
 from quality.services import STATS_REFRESH_DELAY_SECONDS, stats_refresh_mark
-from routing.services import annotation_record
+from routing.services import judgment_record
 from tests import factories
 from tests.conftest import Tenancy
 from tests.services import celery_worker, needs_postgres, needs_redis, wait_for
 
 
 def _judge(tenancy: Tenancy, client_id: str = "c-1") -> None:
-    annotation_record(task=tenancy.task_a, annotator=tenancy.annotator_a, label="a", client_id=client_id, a_left=False)
+    judgment_record(task=tenancy.task_a, annotator=tenancy.annotator_a, label="a", client_id=client_id, a_left=False)
 
 
 def test_stats_are_recounted_from_rows(tenancy: Tenancy) -> None:
@@ -27,7 +27,7 @@ def test_stats_are_recounted_from_rows(tenancy: Tenancy) -> None:
     _judge(tenancy)
     stats = project_stats_refresh(project_id=tenancy.project_a.pk)
     assert stats is not None
-    assert (stats.tasks, stats.open_tasks, stats.gold_tasks, stats.annotations, stats.annotators) == (2, 2, 1, 1, 1)
+    assert (stats.tasks, stats.open_tasks, stats.gold_tasks, stats.judgments, stats.annotators) == (2, 2, 1, 1, 1)
     # Running it again (a redelivered job) gives the same single row.
     project_stats_refresh(project_id=tenancy.project_a.pk)
     assert ProjectStats.objects.filter(project=tenancy.project_a).count() == 1
@@ -71,10 +71,10 @@ def test_refreshes_are_coalesced_per_project(tenancy: Tenancy, monkeypatch: pyte
     monkeypatch.setattr("labeling.queueing._clock", lambda: clock[0])
     other = factories.make_task(tenancy.project_a, "a-2")
     for n in range(5):
-        annotation_record(
+        judgment_record(
             task=other, annotator=factories.make_member(tenancy.org_a), label="b", client_id=f"x{n}", a_left=True
         )
-    annotation_record(task=tenancy.task_b, annotator=tenancy.outsider_b, label="a", client_id="b-1", a_left=True)
+    judgment_record(task=tenancy.task_b, annotator=tenancy.outsider_b, label="a", client_id="b-1", a_left=True)
     assert sent == [tenancy.project_a.pk, tenancy.project_b.pk]
     assert cache.get(stats_refresh_mark(tenancy.project_a.pk)) == 1000.0 + STATS_REFRESH_DELAY_SECONDS
     clock[0] += STATS_REFRESH_DELAY_SECONDS  # the queued job's ETA comes...
@@ -97,7 +97,7 @@ def test_another_process_learns_the_queued_jobs_eta(
     real_add = cache.add
     monkeypatch.setattr(cache, "add", lambda *a, **k: calls.append("add") or real_add(*a, **k))
     _judge(tenancy, "c-1")
-    annotation_record(
+    judgment_record(
         task=factories.make_task(tenancy.project_a),
         annotator=tenancy.annotator_a,
         label="a",
@@ -107,7 +107,7 @@ def test_another_process_learns_the_queued_jobs_eta(
     assert (sent, calls) == ([], ["add"])  # the second judgment did not even ask the cache
     clock[0] = 50.8  # within the margin of the ETA: ask again
     cache.delete(stats_refresh_mark(tenancy.project_a.pk))  # the job ran
-    annotation_record(
+    judgment_record(
         task=factories.make_task(tenancy.project_a),
         annotator=tenancy.annotator_a,
         label="a",

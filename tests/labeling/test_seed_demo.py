@@ -24,7 +24,7 @@ from demo.management.commands.seed_demo import (
 )
 from labeling.models import (
     PAIRWISE_LABELS,
-    Annotation,
+    Judgment,
     Label,
     Membership,
     Organization,
@@ -37,7 +37,7 @@ from labeling.models import (
 from labeling.validation import payload_errors
 
 User = get_user_model()
-COUNTED_MODELS = (Organization, User, Membership, Project, Label, Task, Annotation, ProjectStats)
+COUNTED_MODELS = (Organization, User, Membership, Project, Label, Task, Judgment, ProjectStats)
 TICKET_LABEL_VALUES = {value for value, _ in demo_data.TICKET_LABELS}
 
 
@@ -134,7 +134,7 @@ def test_projects_tasks_gold_and_judgments() -> None:
         assert all(t.payload["model_a"] != t.payload["model_b"] for t in pairs)
         assert {t.external_id for t in pairs} == {f"pair-{n:04d}" for n in range(1, 301)}
 
-        judgments = Annotation.objects.filter(project=pairwise)
+        judgments = Judgment.objects.filter(project=pairwise)
         assert judgments.count() == 40 * 3
         per_task = judgments.values("task").annotate(n=Count("id"))
         assert {row["n"] for row in per_task} == {3}
@@ -143,10 +143,10 @@ def test_projects_tasks_gold_and_judgments() -> None:
         assert all(j.a_left is not None and j.seconds_on_task > 0 for j in judgments)
         annotators = set(judgments.values_list("annotator__username", flat=True))
         assert annotators == {f"annotator{n}@{spec.slug}.example" for n in range(1, 5)}
-        assert not Annotation.objects.filter(project=triage).exists()
+        assert not Judgment.objects.filter(project=triage).exists()
 
         stats = ProjectStats.objects.get(project=pairwise)
-        assert (stats.tasks, stats.annotations, stats.annotators) == (300, 120, 4)
+        assert (stats.tasks, stats.judgments, stats.annotators) == (300, 120, 4)
         assert ProjectStats.objects.get(project=triage).tasks == 150
 
 
@@ -155,7 +155,7 @@ def test_judgments_mostly_agree_with_the_better_response() -> None:
     _seed()
     better = {item.external_id: item.better for item in demo_data.pairwise_items(300, seed="acme")}
 
-    judgments = Annotation.objects.filter(project__organization__slug="acme").select_related("task")
+    judgments = Judgment.objects.filter(project__organization__slug="acme").select_related("task")
     agreeing = sum(j.label == better[j.task.external_id] for j in judgments)
 
     assert 0.65 * judgments.count() <= agreeing < judgments.count()  # mostly, with some noise
@@ -221,7 +221,7 @@ def test_demo_content_is_deterministic_and_valid() -> None:
 
 @pytest.mark.django_db
 def test_coding_pairs_go_only_to_the_annotators_who_read_code() -> None:
-    from routing.models import Assignment
+    from routing.models import Lease
     from routing.services import next_task
 
     _seed()
@@ -235,7 +235,7 @@ def test_coding_pairs_go_only_to_the_annotators_who_read_code() -> None:
     for annotator in (holder, other):
         for _ in range(40):
             lease = next_task(annotator=annotator, project=project)
-            Assignment.objects.filter(pk=lease.pk).update(state="skipped")
-    leased = Assignment.objects.filter(project=project, task__meta__topic="coding")
+            Lease.objects.filter(pk=lease.pk).update(state="skipped")
+    leased = Lease.objects.filter(project=project, task__meta__topic="coding")
     assert leased.filter(annotator=holder).exists()
     assert not leased.filter(annotator=other).exists()

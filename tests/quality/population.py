@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from labeling.models import Annotation, Project, Role, Task
+from labeling.models import Judgment, Project, Role, Task
 from tests import factories
 
 LABELS = ("a", "b", "tie", "both_bad")
@@ -85,7 +85,7 @@ def plant(
             a_left = bool(rng.integers(2))
             label = _choose(behaviours[name], truth[n], a_left, bool(longer_a[n]), accuracy, rng)
             rows.append(
-                Annotation(
+                Judgment(
                     organization_id=project.organization_id,
                     project=project,
                     task=task,
@@ -96,7 +96,7 @@ def plant(
                     client_id=f"p-{task.pk}-{name}",
                 )
             )
-    Annotation.objects.bulk_create(rows, batch_size=2000)
+    Judgment.objects.bulk_create(rows, batch_size=2000)
     return Planted(tasks=tasks, annotators=annotators, behaviour=dict(behaviours), truth=truth)
 
 

@@ -19,7 +19,7 @@ from labeling.models import Project, ProjectKind, Task
 from quality import pgarrays, selectors
 from quality.models import TaskConsensus
 from quality.services import project_quality_recompute, recompute
-from routing.services import annotation_record
+from routing.services import judgment_record
 from tests import factories
 from tests.conftest import Tenancy
 from tests.quality.population import plant
@@ -68,7 +68,7 @@ def test_pairwise_project_reads_the_same(tenancy: Tenancy) -> None:
         else:
             task = factories.make_task(project, f"special-{n}", payload=payload, gold_label="a" if n == 1 else None)
         if n != 2:  # one task without judgments
-            annotation_record(task=task, annotator=person, label="ab"[n % 2], client_id=f"s{n}", a_left=n % 2 == 0)
+            judgment_record(task=task, annotator=person, label="ab"[n % 2], client_id=f"s{n}", a_left=n % 2 == 0)
     data = _assert_same_data(project)
     assert data.models == sorted({"Zeta", "zeta", "ä", "model-x", "model-y", "model-z"})
     assert data.task_len_a[-6:].tolist() == [10, 4, 2, 5, 10, 10]  # characters, not bytes
@@ -82,7 +82,7 @@ def test_categorical_and_empty_projects_read_the_same(tenancy: Tenancy) -> None:
     person = factories.make_member(tenancy.org_a)
     for n in range(5):
         task = factories.make_task(project, f"c{n}", payload={"text": "same" if n < 2 else f"text {n}"})
-        annotation_record(
+        judgment_record(
             task=task, annotator=person, label=["positive", "negative", "neutral"][n % 3], client_id=f"c{n}"
         )
     data = _assert_same_data(project)

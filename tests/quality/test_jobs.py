@@ -13,7 +13,7 @@ from quality.jobs import refresh_project_stats_job
 from quality.models import ProjectQuality, QualityJob, RecomputeStatus
 from quality.selectors import stale_project_ids
 from quality.services import QUALITY_DELAY_SECONDS, project_quality_recompute, quality_request_recompute, quality_sweep
-from routing.services import annotation_record
+from routing.services import judgment_record
 from tests import factories
 from tests.conftest import Tenancy
 from tests.services import celery_worker, needs_postgres, needs_redis, wait_for
@@ -72,7 +72,7 @@ def test_the_sweep_finds_projects_with_judgments_newer_than_their_snapshot(
 ) -> None:
     settings.QUALITY_RECOMPUTE_ON_COMMIT = True
     queued = _capture(monkeypatch)
-    annotation_record(task=tenancy.task_a, annotator=tenancy.annotator_a, label="a", client_id="s1", a_left=True)
+    judgment_record(task=tenancy.task_a, annotator=tenancy.annotator_a, label="a", client_id="s1", a_left=True)
     assert stale_project_ids() == [tenancy.project_a.pk]
     with django_capture_on_commit_callbacks(execute=True):
         assert quality_sweep() == [tenancy.project_a.pk]
@@ -84,7 +84,7 @@ def test_the_sweep_finds_projects_with_judgments_newer_than_their_snapshot(
 
 def test_a_failed_recompute_is_visible_and_writes_nothing(tenancy: Tenancy, monkeypatch: pytest.MonkeyPatch) -> None:
     project: Project = tenancy.project_a
-    annotation_record(task=tenancy.task_a, annotator=tenancy.annotator_a, label="a", client_id="f1", a_left=True)
+    judgment_record(task=tenancy.task_a, annotator=tenancy.annotator_a, label="a", client_id="f1", a_left=True)
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("numbers went wrong")
@@ -105,7 +105,7 @@ def test_a_real_worker_recomputes_quality_after_a_judgment(tenancy: Tenancy) -> 
     recompute; the worker runs that too and PostgreSQL holds the snapshot."""
     cache.clear()
     with celery_worker():
-        annotation_record(task=tenancy.task_a, annotator=tenancy.annotator_a, label="a", client_id="w1", a_left=True)
+        judgment_record(task=tenancy.task_a, annotator=tenancy.annotator_a, label="a", client_id="w1", a_left=True)
         snapshot = wait_for(
             lambda: ProjectQuality.objects.filter(project=tenancy.project_a, n_judgments=1).first(),
             what="the worker to recompute the project's quality",

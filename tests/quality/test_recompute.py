@@ -10,10 +10,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.forms.models import model_to_dict
 
-from labeling.models import Annotation, Project, Role
+from labeling.models import Judgment, Project, Role
 from quality.models import AnnotatorScore, ModelRanking, ProjectQuality, QualityJob, RecomputeStatus, TaskConsensus
 from quality.services import annotator_unpause, project_quality_recompute
-from routing.services import annotation_record, next_task
+from routing.services import judgment_record, next_task
 from tests import factories
 from tests.conftest import Tenancy
 from tests.quality.population import plant
@@ -60,7 +60,7 @@ def test_recompute_stores_everything_and_a_second_run_stores_the_same(project: P
     scores = AnnotatorScore.objects.filter(project=project)
     assert scores.count() == 5
     for score in scores:
-        assert score.n_judgments == Annotation.objects.filter(project=project, annotator=score.annotator).count()
+        assert score.n_judgments == Judgment.objects.filter(project=project, annotator=score.annotator).count()
         assert score.gold_n > 0 and score.gold_low <= score.gold_accuracy <= score.gold_high
         assert score.skill is not None and score.agreement is not None
         assert score.flags == [] and score.paused_at is None
@@ -80,12 +80,12 @@ def test_a_new_judgment_adds_a_snapshot_and_removed_judgments_remove_their_rows(
     planted = plant(project, {f"good{n}": "good" for n in range(4)}, n_tasks=20, per_task=2)
     project_quality_recompute(project_id=project.pk)
     extra = factories.make_member(project.organization, Role.ANNOTATOR)
-    annotation_record(task=planted.tasks[1], annotator=extra, label="a", client_id="new", a_left=True)
+    judgment_record(task=planted.tasks[1], annotator=extra, label="a", client_id="new", a_left=True)
     project_quality_recompute(project_id=project.pk)
     assert ProjectQuality.objects.filter(project=project).count() == 2
     assert AnnotatorScore.objects.filter(project=project, annotator=extra).exists()
-    Annotation.objects.filter(annotator=extra).delete()
-    Annotation.objects.filter(task=planted.tasks[2]).delete()
+    Judgment.objects.filter(annotator=extra).delete()
+    Judgment.objects.filter(task=planted.tasks[2]).delete()
     project_quality_recompute(project_id=project.pk)
     assert not AnnotatorScore.objects.filter(project=project, annotator=extra).exists()
     assert not TaskConsensus.objects.filter(task=planted.tasks[2]).exists()
@@ -167,7 +167,7 @@ def test_categorical_projects_get_consensus_and_scores(tenancy: Tenancy) -> None
         task = factories.make_task(project, gold_label="positive" if n == 0 else None)
         for m, person in enumerate(people):
             label = "negative" if (m == 2 and n % 3 == 0) else "positive" if n % 2 else "neutral"
-            annotation_record(task=task, annotator=person, label=label, client_id=f"c{n}-{m}")
+            judgment_record(task=task, annotator=person, label=label, client_id=f"c{n}-{m}")
     snapshot = project_quality_recompute(project_id=project.pk)
     assert snapshot is not None and snapshot.n_judgments == 36
     assert set(snapshot.label_counts) == {"positive", "negative", "neutral"}
@@ -182,7 +182,7 @@ def test_repeated_tasks_measure_self_consistency(tenancy: Tenancy, project: Proj
     payload = factories.pairwise_payload(7)
     for n, label in enumerate(["a", "a", "b"]):
         task = factories.make_task(project, f"repeat-{n}", payload=payload)
-        annotation_record(task=task, annotator=person, label=label, client_id=f"r{n}", a_left=True)
+        judgment_record(task=task, annotator=person, label=label, client_id=f"r{n}", a_left=True)
     project_quality_recompute(project_id=project.pk)
     score = AnnotatorScore.objects.get(project=project, annotator=person)
     # Ordered pairs among three judgments of one item: 6, of which 2 agree (a, a both ways).

@@ -10,10 +10,10 @@ from typing import Any
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from labeling.models import Annotation, Organization, Project, Role, Task
+from labeling.models import Judgment, Organization, Project, Role, Task
 from quality.consensus import consensus_outcome
-from routing.models import Assignment, AssignmentState
-from routing.services import annotation_submit, next_task
+from routing.models import Lease, LeaseState
+from routing.services import judgment_submit, next_task
 from tests import factories
 
 _client_ids = itertools.count(1)
@@ -27,31 +27,29 @@ def tasks(project: Project, n: int, **fields: Any) -> list[Task]:
     return [factories.make_task(project, **fields) for _ in range(n)]
 
 
-def judge(annotator: Any, project: Project, label: str = "a") -> Annotation | None:
+def judge(annotator: Any, project: Project, label: str = "a") -> Judgment | None:
     """Lease the next task and submit ``label`` on it; ``None`` when there is nothing to do."""
-    assignment = next_task(annotator=annotator, project=project)
-    if assignment is None:
+    lease = next_task(annotator=annotator, project=project)
+    if lease is None:
         return None
-    return annotation_submit(
-        assignment=assignment, label=label, client_id=f"c-{next(_client_ids)}", seconds=3.0, actor=annotator
-    )
+    return judgment_submit(lease=lease, label=label, client_id=f"c-{next(_client_ids)}", seconds=3.0, actor=annotator)
 
 
-def expire(assignment: Assignment) -> None:
+def expire(lease: Lease) -> None:
     """Move a lease's clock past its expiry (its row still says active, as before the sweeper runs)."""
     past = timezone.now() - timedelta(seconds=1)
-    Assignment.objects.filter(pk=assignment.pk).update(leased_at=past - timedelta(minutes=10), expires_at=past)
-    assignment.refresh_from_db()
+    Lease.objects.filter(pk=lease.pk).update(leased_at=past - timedelta(minutes=10), expires_at=past)
+    lease.refresh_from_db()
 
 
 def overlap_violations(project: Project) -> list[int]:
     """Ids of normal tasks holding more judgments + live leases than they may have right now."""
     now = timezone.now()
     rows = Task.objects.filter(project=project, gold_label__isnull=True).annotate(
-        judged=Count("annotations", distinct=True),
+        judged=Count("judgments", distinct=True),
         live=Count(
-            "assignments",
-            filter=Q(assignments__state=AssignmentState.ACTIVE, assignments__expires_at__gt=now),
+            "leases",
+            filter=Q(leases__state=LeaseState.ACTIVE, leases__expires_at__gt=now),
             distinct=True,
         ),
     )
@@ -71,7 +69,7 @@ def overjudged(project: Project) -> list[int]:
     """
     labels: dict[int, list[str]] = {}
     for task_id, label in (
-        Annotation.objects.filter(project=project, task__gold_label__isnull=True)
+        Judgment.objects.filter(project=project, task__gold_label__isnull=True)
         .order_by("task_id", "id")
         .values_list("task_id", "label")
     ):

@@ -12,9 +12,9 @@ from django.test import Client
 from django.utils import timezone
 
 from labeling.jobs import refresh_project_ranks_job
-from labeling.models import Annotation, Project, SamplingStrategy, Task, TaskStatus
+from labeling.models import Judgment, Project, SamplingStrategy, Task, TaskStatus
 from routing.jobs import expire_leases_job
-from routing.models import Assignment, AssignmentState, Qualification, QualificationKind, TaskRequirement
+from routing.models import Lease, LeaseState, Qualification, QualificationKind, TaskRequirement
 from routing.services import next_task
 from tests import factories
 from tests.conftest import Tenancy
@@ -104,11 +104,11 @@ def test_changing_the_strategy_in_the_admin_re_ranks_the_tasks(
 def test_deleting_a_judgment_in_the_admin_reopens_its_task(client: Client, tenancy: Tenancy) -> None:
     project = factories.make_project(tenancy.org_a, min_judgments=1, max_judgments=1, gold_rate=0)
     task = factories.make_task(project)
-    annotation = judge(tenancy.annotator_a, project)
+    judgment = judge(tenancy.annotator_a, project)
     task.refresh_from_db()
     assert task.status == TaskStatus.COMPLETE
     client.force_login(tenancy.admin_a)
-    response = client.post(admin_url(Annotation, "delete", annotation.pk), {"post": "yes"})
+    response = client.post(admin_url(Judgment, "delete", judgment.pk), {"post": "yes"})
     assert response.status_code == 302
     task.refresh_from_db()
     assert (task.status, task.judgment_count) == (TaskStatus.OPEN, 0)
@@ -118,22 +118,22 @@ def test_deleting_a_judgment_in_the_admin_reopens_its_task(client: Client, tenan
 def test_leases_are_read_only_in_the_admin(client: Client, tenancy: Tenancy) -> None:
     lease = next_task(annotator=tenancy.annotator_a, project=tenancy.project_a)
     client.force_login(tenancy.admin_a)
-    assert client.get(admin_url(Assignment, "add")).status_code == 403
+    assert client.get(admin_url(Lease, "add")).status_code == 403
     response = client.post(admin_url(lease, "change", lease.pk), {"state": "submitted"})
     assert response.status_code == 403
     lease.refresh_from_db()
-    assert lease.state == AssignmentState.ACTIVE
+    assert lease.state == LeaseState.ACTIVE
 
 
 def test_the_beat_schedule_runs_the_expiry_job(tenancy: Tenancy) -> None:
     assert settings.CELERY_BEAT_SCHEDULE["expire-leases"]["task"] == expire_leases_job.name
     lease = next_task(annotator=tenancy.annotator_a, project=tenancy.project_a)
-    Assignment.objects.filter(pk=lease.pk).update(
+    Lease.objects.filter(pk=lease.pk).update(
         leased_at=timezone.now() - timedelta(hours=1), expires_at=timezone.now() - timedelta(minutes=1)
     )
     assert expire_leases_job() == 1  # what the worker runs on beat's schedule
     lease.refresh_from_db()
-    assert lease.state == AssignmentState.EXPIRED
+    assert lease.state == LeaseState.EXPIRED
 
 
 def test_tasks_created_with_predictions_get_their_rank(tenancy: Tenancy) -> None:

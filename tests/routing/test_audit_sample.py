@@ -13,9 +13,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from labeling.models import Annotation, Project, ProjectKind, Role
+from labeling.models import Judgment, Project, ProjectKind, Role
 from routing.management.commands.audit_sample import Command
-from routing.services import annotation_record
+from routing.services import judgment_record
 from tests import factories
 
 FIELDS = [
@@ -43,7 +43,7 @@ def _judge(project: Project, tasks: int, annotators: list[Any], prefix: str) -> 
     for t in range(tasks):
         task = factories.make_task(project, f"{prefix}-{t}")
         for a, annotator in enumerate(annotators):
-            annotation_record(
+            judgment_record(
                 task=task,
                 annotator=annotator,
                 label=labels[(t + a) % len(labels)],
@@ -80,20 +80,20 @@ def test_prints_k_judgments_with_every_field(audited: Audited) -> None:
     ids = [row["annotation_id"] for row in rows]
     assert ids == sorted(ids) and len(set(ids)) == 10
     for row in rows:
-        annotation = Annotation.objects.select_related("task", "annotator").get(pk=row["annotation_id"])
+        judgment = Judgment.objects.select_related("task", "annotator").get(pk=row["annotation_id"])
         assert row == {
-            "annotation_id": annotation.pk,
-            "task_id": annotation.task_id,
-            "external_id": annotation.task.external_id,
-            "annotator": annotation.annotator.username,
-            "label": annotation.label,
-            "a_left": annotation.a_left,
-            "seconds_on_task": annotation.seconds_on_task,
-            "created_at": annotation.created_at.isoformat(),
-            "payload": annotation.task.payload,
+            "annotation_id": judgment.pk,
+            "task_id": judgment.task_id,
+            "external_id": judgment.task.external_id,
+            "annotator": judgment.annotator.username,
+            "label": judgment.label,
+            "a_left": judgment.a_left,
+            "seconds_on_task": judgment.seconds_on_task,
+            "created_at": judgment.created_at.isoformat(),
+            "payload": judgment.task.payload,
         }
         assert isinstance(row["a_left"], bool)
-        assert datetime.fromisoformat(row["created_at"]) == annotation.created_at
+        assert datetime.fromisoformat(row["created_at"]) == judgment.created_at
 
 
 def test_same_seed_draws_the_same_sample(audited: Audited) -> None:
@@ -104,7 +104,7 @@ def test_same_seed_draws_the_same_sample(audited: Audited) -> None:
 
 def test_never_includes_another_projects_or_organizations_judgments(audited: Audited) -> None:
     rows = _audit(audited.project.pk, "--k", "1000", "--seed", "1")
-    own = set(Annotation.objects.filter(project=audited.project).values_list("id", flat=True))
+    own = set(Judgment.objects.filter(project=audited.project).values_list("id", flat=True))
     assert len(own) == 36
     assert {row["annotation_id"] for row in rows} == own
     assert all(row["external_id"].startswith("audited-") for row in rows)

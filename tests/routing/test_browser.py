@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from labeling.models import Annotation, Project, Role
-from routing.models import Assignment, AssignmentState
+from labeling.models import Judgment, Project, Role
+from routing.models import Lease, LeaseState
 from tests import factories
 
 CHROMIUM = "/usr/bin/chromium"
@@ -103,12 +103,12 @@ def test_an_annotator_labels_by_keyboard_only(
     # Five judgments with the keys 1-4, nothing but the keyboard.
     for key in ["1", "2", "3", "4", "1"]:
         _press(page, key)
-    assert Annotation.objects.filter(annotator=annotator).count() == 5
+    assert Judgment.objects.filter(annotator=annotator).count() == 5
 
     # Skip one with "s".
     skipped = _lease_shown(page)
     _press(page, "s")
-    assert Assignment.objects.get(pk=skipped).state == AssignmentState.SKIPPED
+    assert Lease.objects.get(pk=skipped).state == LeaseState.SKIPPED
 
     # Reload mid-task: the same lease comes back.
     before = _lease_shown(page)
@@ -119,13 +119,13 @@ def test_an_annotator_labels_by_keyboard_only(
     with page.expect_navigation():
         page.keyboard.press("2")
         page.keyboard.press("2")
-    assert Annotation.objects.filter(annotator=annotator, task__assignments__pk=before).count() == 1
-    assert Annotation.objects.filter(annotator=annotator).count() == 6
+    assert Judgment.objects.filter(annotator=annotator, task__leases__pk=before).count() == 1
+    assert Judgment.objects.filter(annotator=annotator).count() == 6
 
     # Both display orders were drawn and recorded; no payload script ran.
-    orders = set(Assignment.objects.filter(annotator=annotator).values_list("a_left", flat=True))
+    orders = set(Lease.objects.filter(annotator=annotator).values_list("a_left", flat=True))
     assert orders == {True, False}
-    assert set(Annotation.objects.filter(annotator=annotator).values_list("a_left", flat=True)) == {True, False}
+    assert set(Judgment.objects.filter(annotator=annotator).values_list("a_left", flat=True)) == {True, False}
     assert page.dialogs == []
 
 
@@ -152,7 +152,7 @@ def test_help_overlay_and_signed_out_annotator_returns_to_the_same_task(live_ser
     assert not page.is_visible("#help")
     page.keyboard.press("Enter")  # Enter never submits
     page.wait_for_timeout(300)
-    assert not Annotation.objects.exists()
+    assert not Judgment.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -181,11 +181,11 @@ def test_a_failed_request_keeps_the_choice_and_the_next_press_stores_it_once(
     page.wait_for_selector("#status.error")
     assert "press the key again" in page.inner_text("#status")
     assert page.get_attribute("button[data-key='3']", "aria-pressed") == "true"
-    assert not Annotation.objects.exists()
+    assert not Judgment.objects.exists()
     _press(page, "3")
-    annotation = Annotation.objects.get()
-    assert (annotation.task_id, annotation.label) == (first_task.pk, "tie")
-    assert annotation.active_seconds is not None and annotation.active_seconds >= 0
+    judgment = Judgment.objects.get()
+    assert (judgment.task_id, judgment.label) == (first_task.pk, "tie")
+    assert judgment.active_seconds is not None and judgment.active_seconds >= 0
 
 
 @pytest.mark.django_db(transaction=True)
@@ -207,7 +207,7 @@ def test_the_strength_scale_is_keyboard_first_in_either_order(live_server: Any, 
     page.keyboard.press("1")
     page.wait_for_timeout(200)
     assert "How much better" in page.inner_text("#status")
-    assert not Annotation.objects.exists()
+    assert not Judgment.objects.exists()
     _press(page, "x")
     # Strength first: "c" only marks it; "2" sends.
     page.keyboard.press("c")
@@ -215,7 +215,7 @@ def test_the_strength_scale_is_keyboard_first_in_either_order(live_server: Any, 
     _press(page, "2")
     # A tie needs no strength.
     _press(page, "3")
-    stored = list(Annotation.objects.order_by("pk").values_list("label", "a_left", "strength"))
+    stored = list(Judgment.objects.order_by("pk").values_list("label", "a_left", "strength"))
     # Response 1 is A when A was shown on the left; Response 2 is then B.
     assert stored[0] == ("a" if stored[0][1] else "b", stored[0][1], 2)
     assert stored[1] == ("b" if stored[1][1] else "a", stored[1][1], 3)

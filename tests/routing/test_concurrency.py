@@ -18,9 +18,9 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
-from labeling.models import Annotation, Project, Task, TaskStatus
-from routing.models import Assignment
-from routing.services import annotation_submit, assignment_skip, next_task
+from labeling.models import Judgment, Project, Task, TaskStatus
+from routing.models import Lease
+from routing.services import judgment_submit, lease_skip, next_task
 from tests import factories
 from tests.conftest import Tenancy
 from tests.routing.helpers import annotators, overjudged, overlap_violations
@@ -50,20 +50,16 @@ class Run:
                     continue
                 roll = rng.random()
                 if roll < 0.05:
-                    assignment_skip(assignment=lease, actor=annotator, reason="not for me")
+                    lease_skip(lease=lease, actor=annotator, reason="not for me")
                     continue
                 if roll < 0.08:  # walks away: time passes on this lease until it expires
-                    Assignment.objects.filter(pk=lease.pk).update(expires_at=timezone.now())
+                    Lease.objects.filter(pk=lease.pk).update(expires_at=timezone.now())
                     continue
                 label = rng.choice(["a", "b", "tie"]) if lease.task_id % 3 == 0 else "a"
                 client_id = f"{annotator.pk}-{lease.pk}"
-                first = annotation_submit(
-                    assignment=lease, label=label, client_id=client_id, seconds=1, actor=annotator
-                )
+                first = judgment_submit(lease=lease, label=label, client_id=client_id, seconds=1, actor=annotator)
                 if roll < 0.2:  # a double click or a retry after a timeout
-                    again = annotation_submit(
-                        assignment=lease, label=label, client_id=client_id, seconds=1, actor=annotator
-                    )
+                    again = judgment_submit(lease=lease, label=label, client_id=client_id, seconds=1, actor=annotator)
                     assert again.pk == first.pk
                 with self.lock:
                     self.acked.add(first.pk)
@@ -112,7 +108,7 @@ def test_concurrent_annotators_never_exceed_overlap() -> None:
     assert overjudged(project) == []
     normal = Task.objects.filter(project=project, gold_label__isnull=True)
     assert not normal.exclude(status=TaskStatus.COMPLETE).exists(), "every normal task reached completion"
-    annotations = Annotation.objects.filter(project=project)
+    annotations = Judgment.objects.filter(project=project)
     assert annotations.count() == len(run.acked)
     assert set(annotations.values_list("pk", flat=True)) == run.acked
     pairs = Counter(annotations.values_list("task_id", "annotator_id"))
@@ -138,7 +134,7 @@ def test_a_task_being_leased_is_skipped_by_a_concurrent_picker(monkeypatch: pyte
     real_lease = leases._lease
     results: dict[str, Any] = {}
 
-    def paused_lease(*args: Any, **kwargs: Any) -> Assignment:
+    def paused_lease(*args: Any, **kwargs: Any) -> Lease:
         if threading.current_thread().name == "A":
             a_has_picked.set()
             b_is_done.wait(timeout=30)
@@ -162,7 +158,7 @@ def test_a_task_being_leased_is_skipped_by_a_concurrent_picker(monkeypatch: pyte
     a.join(timeout=30)
     assert results["B"] is None, "B must skip the task A holds locked"
     assert results["A"].task_id == task.pk
-    assert Assignment.objects.filter(task=task).count() == 1
+    assert Lease.objects.filter(task=task).count() == 1
 
 
 @needs_postgres

@@ -27,10 +27,10 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from labeling.models import Annotation, Project
+from labeling.models import Judgment, Project
 from routing import sql
-from routing.models import Assignment, AssignmentState
-from routing.services import LeaseError, annotation_submit, assignment_skip, next_task
+from routing.models import Lease, LeaseState
+from routing.services import LeaseError, judgment_submit, lease_skip, next_task
 from tests import factories
 from tests.routing.helpers import expire
 from tests.services import needs_postgres
@@ -110,8 +110,8 @@ def world() -> Iterator[tuple[Project, Any]]:
 
 
 def _release_active(project: Project, annotator: Any) -> None:
-    for lease in Assignment.objects.filter(project=project, annotator=annotator, state=AssignmentState.ACTIVE):
-        assignment_skip(assignment=lease, actor=annotator)
+    for lease in Lease.objects.filter(project=project, annotator=annotator, state=LeaseState.ACTIVE):
+        lease_skip(lease=lease, actor=annotator)
 
 
 # --- Two opens at once, in the service ----------------------------------------------------------------------------
@@ -127,7 +127,7 @@ def test_two_opens_at_once_get_the_same_lease_forced(monkeypatch: pytest.MonkeyP
     assert hold.released_on_condition, "the second call never waited for the first's lock"
     assert "error" not in first_result and "error" not in second_result, (first_result, second_result)
     assert first_result["value"].pk == second_result["value"].pk
-    assert Assignment.objects.filter(annotator=annotator).count() == 1
+    assert Lease.objects.filter(annotator=annotator).count() == 1
 
 
 def test_two_opens_at_once_get_the_same_lease_many_times(world: Any) -> None:
@@ -136,7 +136,7 @@ def test_two_opens_at_once_get_the_same_lease_many_times(world: Any) -> None:
         first, second = _twice_at_once(lambda: next_task(annotator=annotator, project=project))
         assert first.pk == second.pk, round_
         _release_active(project, annotator)
-    assert Assignment.objects.filter(annotator=annotator).count() == FREE_ROUNDS
+    assert Lease.objects.filter(annotator=annotator).count() == FREE_ROUNDS
 
 
 # --- Two opens at once, over HTTP with one session ----------------------------------------------------------------
@@ -225,9 +225,9 @@ def test_a_skip_racing_a_reload_never_leaves_the_task_skipped_and_leased_again(
     reload_thread, reloaded = _in_thread(lambda: next_task(annotator=annotator, project=project))
     assert hold.holding.wait(WAIT_SECONDS)
 
-    def skip() -> Assignment:
+    def skip() -> Lease:
         try:
-            return assignment_skip(assignment=lease, actor=annotator, reason="unclear")
+            return lease_skip(lease=lease, actor=annotator, reason="unclear")
         finally:
             skip_done.set()
 
@@ -236,19 +236,19 @@ def test_a_skip_racing_a_reload_never_leaves_the_task_skipped_and_leased_again(
     skip_thread.join(WAIT_SECONDS * 2)
     assert hold.released_on_condition
     assert "error" not in reloaded, reloaded
-    held = Assignment.objects.filter(task=task, annotator=annotator, state=AssignmentState.ACTIVE).exists()
+    held = Lease.objects.filter(task=task, annotator=annotator, state=LeaseState.ACTIVE).exists()
     lease.refresh_from_db()
     if "error" in skipped:
         assert isinstance(skipped["error"], LeaseError), skipped
-        assert held and lease.state == AssignmentState.EXPIRED  # the reload won: the skip was refused
+        assert held and lease.state == LeaseState.EXPIRED  # the reload won: the skip was refused
     else:
-        assert lease.state == AssignmentState.SKIPPED, "an acknowledged skip was overwritten"
+        assert lease.state == LeaseState.SKIPPED, "an acknowledged skip was overwritten"
         assert not held, "a skipped task was leased to the same annotator again"
         assert next_task(annotator=annotator, project=project) is None
 
 
 # --- Double posts at once: one judgment, one skip, never a 500 ---------------------------------------------------
-def _submitter(annotator: Any, lease: Assignment, client_ids: list[str]) -> Callable[[], Any]:
+def _submitter(annotator: Any, lease: Lease, client_ids: list[str]) -> Callable[[], Any]:
     """Submits ``lease`` once per call, each call with the next of ``client_ids``; a refusal is returned."""
     pending, lock = iter(client_ids), threading.Lock()
 
@@ -256,7 +256,7 @@ def _submitter(annotator: Any, lease: Assignment, client_ids: list[str]) -> Call
         with lock:
             client_id = next(pending)
         try:
-            return annotation_submit(assignment=lease, label="a", client_id=client_id, seconds=1.0, actor=annotator)
+            return judgment_submit(lease=lease, label="a", client_id=client_id, seconds=1.0, actor=annotator)
         except LeaseError as error:
             return error
 
@@ -272,7 +272,7 @@ def test_two_submits_of_one_lease_at_once_store_one_judgment(world: Any, same_pa
         lease = next_task(annotator=annotator, project=project)
         pages = [f"page-{round_}", f"page-{round_}" if same_page else f"tab-{round_}"]
         first, second = _twice_at_once(_submitter(annotator, lease, pages))
-        stored = list(Annotation.objects.filter(task_id=lease.task_id, annotator=annotator))
+        stored = list(Judgment.objects.filter(task_id=lease.task_id, annotator=annotator))
         assert len(stored) == 1, round_
         if same_page:
             assert first.pk == second.pk == stored[0].pk
@@ -285,6 +285,6 @@ def test_two_skips_of_one_lease_at_once_skip_it_once(world: Any) -> None:
     project, annotator = world
     for round_ in range(FREE_ROUNDS // 4):
         lease = next_task(annotator=annotator, project=project)
-        first, second = _twice_at_once(lambda lease=lease: assignment_skip(assignment=lease, actor=annotator))
-        assert first.pk == second.pk == lease.pk and first.state == second.state == AssignmentState.SKIPPED, round_
-        assert Assignment.objects.filter(task_id=lease.task_id, annotator=annotator).count() == 1
+        first, second = _twice_at_once(lambda lease=lease: lease_skip(lease=lease, actor=annotator))
+        assert first.pk == second.pk == lease.pk and first.state == second.state == LeaseState.SKIPPED, round_
+        assert Lease.objects.filter(task_id=lease.task_id, annotator=annotator).count() == 1

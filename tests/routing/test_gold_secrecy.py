@@ -22,8 +22,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from labeling.models import Annotation, Project
-from routing.models import Assignment
+from labeling.models import Judgment, Project
+from routing.models import Lease
 from routing.selectors import GOLD_SHOWN_FROM
 from tests import factories
 from tests.conftest import Tenancy
@@ -69,15 +69,15 @@ def _work_page(client: Client) -> tuple[str, tuple[int, ...]]:
 
 def _act(client: Client, project: Project, page: Any, action: str) -> tuple[Any, ...]:
     """Do ``action`` on the leased page; the answer the annotator got, as they see it."""
-    assignment = page.context["assignment"]
+    lease = page.context["lease"]
     if action == "abandon":
-        expire(assignment)  # walks away until the lease runs out
+        expire(lease)  # walks away until the lease runs out
         return ()
     name, data = "annotate-submit", {"choice": "first", "client_id": page.context["client_id"]}
     if action == "skip":
         name, data = "annotate-skip", {"reason": "unclear"}
     headers = {"X-Requested-With": "fetch"} if action == "submit-by-script" else {}
-    response = client.post(reverse(name, args=[project.pk, assignment.pk]), data, headers=headers)
+    response = client.post(reverse(name, args=[project.pk, lease.pk]), data, headers=headers)
     body = tuple(sorted(response.json().items())) if action == "submit-by-script" else None
     return response.status_code, response.get("Location"), body
 
@@ -97,8 +97,8 @@ def _history_before_today(annotator: Any, project: Project) -> int:
     for kind, label in itertools.islice(itertools.cycle([(GOLD, "a"), (NORMAL, "a"), (GOLD, "b")]), 9):
         _serve(project, kind)
         judge(annotator, project, label)
-    Annotation.objects.filter(annotator=annotator).update(created_at=timezone.now() - timedelta(days=1))
-    return Annotation.objects.filter(annotator=annotator, task__gold_label__isnull=False).count()
+    Judgment.objects.filter(annotator=annotator).update(created_at=timezone.now() - timedelta(days=1))
+    return Judgment.objects.filter(annotator=annotator, task__gold_label__isnull=False).count()
 
 
 def test_the_work_page_changes_the_same_way_after_gold_and_normal_tasks(
@@ -116,7 +116,7 @@ def test_the_work_page_changes_the_same_way_after_gold_and_normal_tasks(
         _serve(project, kind)
         before_opening = _work_page(client)
         page = client.get(reverse("annotate", args=[project.pk]))
-        assert page.context["assignment"].is_gold == (kind == GOLD)
+        assert page.context["lease"].is_gold == (kind == GOLD)
         opened = _work_page(client)
         answer = _act(client, project, page, action)
         after = _work_page(client)
@@ -177,6 +177,6 @@ def test_left_counts_gold_like_any_task_until_no_normal_task_is_left(
     assert left() == 62
     for _ in range(39):
         judge(annotator, project)
-    assert not Assignment.objects.filter(annotator=annotator, task__gold_label__isnull=True, state="active").exists()
+    assert not Lease.objects.filter(annotator=annotator, task__gold_label__isnull=True, state="active").exists()
     assert left() == 0  # 23 gold are still unseen, but gold is never served alone
     assert "Nothing left" in client.get(reverse("work")).text

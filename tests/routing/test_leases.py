@@ -8,16 +8,16 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 
-from labeling.models import Annotation, Project, Role, SamplingStrategy, TaskResolution, TaskStatus
+from labeling.models import Judgment, Project, Role, SamplingStrategy, TaskResolution, TaskStatus
 from labeling.ranking import predictions_attach, project_ranks_refresh
 from quality.consensus import consensus_outcome
-from routing.models import Assignment, AssignmentState
+from routing.models import Lease, LeaseState
 from routing.services import (
     LeaseError,
     LeaseExpired,
-    annotation_record,
-    annotation_submit,
-    assignment_skip,
+    judgment_record,
+    judgment_submit,
+    lease_skip,
     leases_expire,
     next_task,
 )
@@ -38,8 +38,8 @@ def project(tenancy: Tenancy) -> Project:
     return factories.make_project(tenancy.org_a, min_judgments=3, max_judgments=5, gold_rate=0, consensus_threshold=0.7)
 
 
-def _submit(assignment: Assignment, annotator: Any, label: str = "a", client_id: str = "c-1") -> Annotation:
-    return annotation_submit(assignment=assignment, label=label, client_id=client_id, seconds=2.5, actor=annotator)
+def _submit(lease: Lease, annotator: Any, label: str = "a", client_id: str = "c-1") -> Judgment:
+    return judgment_submit(lease=lease, label=label, client_id=client_id, seconds=2.5, actor=annotator)
 
 
 def test_reload_resumes_the_same_lease_with_the_same_order(tenancy: Tenancy, project: Project) -> None:
@@ -49,7 +49,7 @@ def test_reload_resumes_the_same_lease_with_the_same_order(tenancy: Tenancy, pro
     assert first is not None and again is not None
     assert again.pk == first.pk
     assert again.a_left == first.a_left is not None
-    assert Assignment.objects.count() == 1
+    assert Lease.objects.count() == 1
 
 
 def test_a_task_is_never_leased_beyond_its_overlap(tenancy: Tenancy, project: Project) -> None:
@@ -81,7 +81,7 @@ def test_an_expired_lease_frees_its_slot_at_once_and_a_late_submit_is_refused(
     assert handed_on is not None and handed_on.task_id == task.pk
     with pytest.raises(LeaseExpired, match="ran out"):
         _submit(abandoned, first)
-    assert not Annotation.objects.filter(annotator=first).exists()
+    assert not Judgment.objects.filter(annotator=first).exists()
     assert overlap_violations(project) == []
 
 
@@ -93,8 +93,8 @@ def test_the_expiry_job_records_expired_leases(tenancy: Tenancy, project: Projec
     assert leases_expire() == 1
     stale.refresh_from_db()
     fresh.refresh_from_db()
-    assert (stale.state, stale.finished_at) == (AssignmentState.EXPIRED, stale.expires_at)
-    assert fresh.state == AssignmentState.ACTIVE
+    assert (stale.state, stale.finished_at) == (LeaseState.EXPIRED, stale.expires_at)
+    assert fresh.state == LeaseState.ACTIVE
     assert leases_expire() == 0
 
 
@@ -105,7 +105,7 @@ def test_returning_after_expiry_gets_a_new_lease(tenancy: Tenancy, project: Proj
     new = next_task(annotator=tenancy.annotator_a, project=project)
     assert new is not None and new.pk != old.pk and new.task_id == old.task_id
     old.refresh_from_db()
-    assert old.state == AssignmentState.EXPIRED
+    assert old.state == LeaseState.EXPIRED
 
 
 def test_a_task_whose_lease_ran_out_may_come_back_but_never_after_a_judgment_or_a_skip(
@@ -120,21 +120,21 @@ def test_a_task_whose_lease_ran_out_may_come_back_but_never_after_a_judgment_or_
     expire(lease)
     lease = next_task(annotator=annotator, project=project)
     assert lease.task_id == ran_out.pk  # the same task, a new lease
-    assignment_skip(assignment=lease, actor=annotator)  # skipped after it came back: never again
+    lease_skip(lease=lease, actor=annotator)  # skipped after it came back: never again
     lease = next_task(annotator=annotator, project=project)
     assert lease.task_id == judged.pk
     _submit(lease, annotator)
     lease = next_task(annotator=annotator, project=project)
     assert lease.task_id == skipped.pk
-    assignment_skip(assignment=lease, actor=annotator)
+    lease_skip(lease=lease, actor=annotator)
     assert next_task(annotator=annotator, project=project) is None
-    states = sorted(Assignment.objects.filter(annotator=annotator).values_list("task_id", "state"))
+    states = sorted(Lease.objects.filter(annotator=annotator).values_list("task_id", "state"))
     assert states == sorted(
         [
-            (ran_out.pk, AssignmentState.EXPIRED),
-            (ran_out.pk, AssignmentState.SKIPPED),
-            (judged.pk, AssignmentState.SUBMITTED),
-            (skipped.pk, AssignmentState.SKIPPED),
+            (ran_out.pk, LeaseState.EXPIRED),
+            (ran_out.pk, LeaseState.SKIPPED),
+            (judged.pk, LeaseState.SUBMITTED),
+            (skipped.pk, LeaseState.SKIPPED),
         ]
     )
 
@@ -143,22 +143,22 @@ def test_skip_releases_the_task_and_never_offers_it_again(tenancy: Tenancy, proj
     skipped_task, other = tasks(project, 2)
     lease = next_task(annotator=tenancy.annotator_a, project=project)
     assert lease.task_id == skipped_task.pk
-    assignment_skip(assignment=lease, actor=tenancy.annotator_a, reason="  I can't read this language ")
+    lease_skip(lease=lease, actor=tenancy.annotator_a, reason="  I can't read this language ")
     lease.refresh_from_db()
-    assert (lease.state, lease.skip_reason) == (AssignmentState.SKIPPED, "I can't read this language")
-    assignment_skip(assignment=lease, actor=tenancy.annotator_a)  # twice is harmless
+    assert (lease.state, lease.skip_reason) == (LeaseState.SKIPPED, "I can't read this language")
+    lease_skip(lease=lease, actor=tenancy.annotator_a)  # twice is harmless
     assert next_task(annotator=tenancy.annotator_a, project=project).task_id == other.pk
     with pytest.raises(LeaseError, match="skipped"):
         _submit(lease, tenancy.annotator_a)
 
 
-def test_retried_submit_returns_the_first_annotation(tenancy: Tenancy, project: Project) -> None:
+def test_retried_submit_returns_the_first_judgment(tenancy: Tenancy, project: Project) -> None:
     tasks(project, 2)
     lease = next_task(annotator=tenancy.annotator_a, project=project)
     first = _submit(lease, tenancy.annotator_a, "b", client_id="page-42")
     again = _submit(lease, tenancy.annotator_a, "a", client_id="page-42")
     assert again.pk == first.pk and again.label == "b"
-    assert Annotation.objects.count() == 1
+    assert Judgment.objects.count() == 1
     assert first.a_left == lease.a_left
     with pytest.raises(LeaseError, match="already submitted"):
         _submit(lease, tenancy.annotator_a, client_id="page-43")
@@ -171,15 +171,15 @@ def test_a_bad_submit_writes_nothing_and_keeps_the_lease(tenancy: Tenancy, proje
         _submit(lease, tenancy.annotator_a, "maybe")
     assert "label" in error.value.message_dict
     with pytest.raises(ValidationError) as error:
-        annotation_submit(assignment=lease, label="a", client_id="c", seconds=-1, actor=tenancy.annotator_a)
+        judgment_submit(lease=lease, label="a", client_id="c", seconds=-1, actor=tenancy.annotator_a)
     assert "seconds_on_task" in error.value.message_dict
     with pytest.raises(LeaseError, match="someone else"):
         _submit(lease, tenancy.admin_a)
     lease.refresh_from_db()
-    assert lease.state == AssignmentState.ACTIVE
-    assert not Annotation.objects.exists()
+    assert lease.state == LeaseState.ACTIVE
+    assert not Judgment.objects.exists()
     _submit(lease, tenancy.annotator_a, "tie")
-    assert Annotation.objects.get().label == "tie"
+    assert Judgment.objects.get().label == "tie"
 
 
 def test_agreeing_judgments_complete_the_task_at_min(tenancy: Tenancy, project: Project) -> None:
@@ -344,9 +344,9 @@ def test_imported_judgments_count_toward_overlap_and_consensus(tenancy: Tenancy,
     settled, half = tasks(project, 2)
     people = annotators(tenancy.org_a, 5)
     for n, person in enumerate(people[:3]):
-        annotation_record(task=settled, annotator=person, label="b", client_id=f"import-{n}", a_left=True)
+        judgment_record(task=settled, annotator=person, label="b", client_id=f"import-{n}", a_left=True)
     for n, person in enumerate(people[:2]):
-        annotation_record(task=half, annotator=person, label="a", client_id=f"import-half-{n}", a_left=False)
+        judgment_record(task=half, annotator=person, label="a", client_id=f"import-half-{n}", a_left=False)
     settled.refresh_from_db()
     half.refresh_from_db()
     assert (settled.status, settled.consensus_label, settled.judgment_count) == (TaskStatus.COMPLETE, "b", 3)

@@ -18,10 +18,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from labeling.models import Annotation, Project
+from labeling.models import Judgment, Project
 from quality.models import AnnotatorScore
-from routing.models import Assignment, AssignmentState
-from routing.services import AnnotatorPaused, annotation_submit, assignment_skip, leases_expire, next_task
+from routing.models import Lease, LeaseState
+from routing.services import AnnotatorPaused, judgment_submit, lease_skip, leases_expire, next_task
 from tests import factories
 from tests.conftest import Tenancy
 from tests.routing.helpers import annotators
@@ -61,8 +61,8 @@ PAUSES = pytest.mark.parametrize("pause", [pause_membership, pause_in_project], 
 Pause = Callable[[Any, Project], None]
 
 
-def _submit(lease: Assignment, annotator: Any, client_id: str = "c-1") -> Annotation:
-    return annotation_submit(assignment=lease, label="a", client_id=client_id, seconds=2.0, actor=annotator)
+def _submit(lease: Lease, annotator: Any, client_id: str = "c-1") -> Judgment:
+    return judgment_submit(lease=lease, label="a", client_id=client_id, seconds=2.0, actor=annotator)
 
 
 @PAUSES
@@ -72,9 +72,9 @@ def test_a_paused_annotators_submit_stores_nothing(tenancy: Tenancy, project: Pr
     pause(tenancy.annotator_a, project)
     with pytest.raises(AnnotatorPaused, match=PAUSED_TEXT):
         _submit(lease, tenancy.annotator_a)
-    assert not Annotation.objects.exists()
+    assert not Judgment.objects.exists()
     lease.refresh_from_db()
-    assert lease.state == AssignmentState.ACTIVE  # the submit writes nothing; the router releases it
+    assert lease.state == LeaseState.ACTIVE  # the submit writes nothing; the router releases it
 
 
 @PAUSES
@@ -89,13 +89,13 @@ def test_the_router_releases_a_paused_annotators_lease_and_its_slot_frees_at_onc
     before = timezone.now()
     assert next_task(annotator=holder, project=project) is None  # not handed back
     lease.refresh_from_db()
-    assert lease.state == AssignmentState.EXPIRED
+    assert lease.state == LeaseState.EXPIRED
     assert before <= lease.finished_at < lease.expires_at  # released now, not at its expiry
     handed_on = next_task(annotator=other, project=project)
     assert handed_on is not None and handed_on.task_id == task.pk
     with pytest.raises(AnnotatorPaused):
         _submit(lease, holder)
-    assert not Annotation.objects.exists()
+    assert not Judgment.objects.exists()
 
 
 @PAUSES
@@ -103,8 +103,8 @@ def test_a_paused_annotator_may_still_skip_their_lease(tenancy: Tenancy, project
     factories.make_task(project)
     lease = next_task(annotator=tenancy.annotator_a, project=project)
     pause(tenancy.annotator_a, project)
-    skipped = assignment_skip(assignment=lease, actor=tenancy.annotator_a, reason="unclear")
-    assert skipped.state == AssignmentState.SKIPPED
+    skipped = lease_skip(lease=lease, actor=tenancy.annotator_a, reason="unclear")
+    assert skipped.state == LeaseState.SKIPPED
 
 
 def test_a_retry_of_a_judgment_stored_before_the_pause_returns_it(tenancy: Tenancy, project: Project) -> None:
@@ -140,8 +140,8 @@ def test_the_beat_job_releases_the_leases_of_paused_annotators_who_do_not_come_b
     assert leases_expire() == 1
     stranded.refresh_from_db()
     kept.refresh_from_db()
-    assert stranded.state == AssignmentState.EXPIRED and stranded.finished_at < stranded.expires_at
-    assert kept.state == AssignmentState.ACTIVE
+    assert stranded.state == LeaseState.EXPIRED and stranded.finished_at < stranded.expires_at
+    assert kept.state == LeaseState.ACTIVE
     assert leases_expire() == 0
 
 
@@ -168,7 +168,7 @@ def test_a_lease_released_by_a_pause_comes_back_after_the_unpause_unless_gold(te
 # --- The pages --------------------------------------------------------------------------------------------------
 def _open(client: Client, project: Project) -> Any:
     response = client.get(reverse("annotate", args=[project.pk]))
-    assert response.status_code == 200 and "assignment" in response.context
+    assert response.status_code == 200 and "lease" in response.context
     return response
 
 
@@ -181,9 +181,9 @@ def test_a_paused_annotators_post_says_so_plainly_and_stores_nothing(
     client.force_login(tenancy.annotator_a)
     page = _open(client, project)
     pause(tenancy.annotator_a, project)
-    assignment = page.context["assignment"]
+    lease = page.context["lease"]
     response = client.post(
-        reverse("annotate-submit", args=[project.pk, assignment.pk]),
+        reverse("annotate-submit", args=[project.pk, lease.pk]),
         {"choice": "first", "client_id": page.context["client_id"]},
         headers={"X-Requested-With": "fetch"} if script else {},
     )
@@ -194,9 +194,9 @@ def test_a_paused_annotators_post_says_so_plainly_and_stores_nothing(
         assert response.status_code == 302 and response["Location"] == url
     shown = client.get(url)
     assert PAUSED_TEXT in shown.text and "not saved" in shown.text
-    assert "assignment" not in shown.context  # the done page, with the pause notice
-    assert not Annotation.objects.exists()
-    assert Assignment.objects.get().state == AssignmentState.EXPIRED
+    assert "lease" not in shown.context  # the done page, with the pause notice
+    assert not Judgment.objects.exists()
+    assert Lease.objects.get().state == LeaseState.EXPIRED
 
 
 def test_a_pause_while_the_page_is_open_takes_the_task_away_on_reload(
@@ -207,6 +207,6 @@ def test_a_pause_while_the_page_is_open_takes_the_task_away_on_reload(
     _open(client, project)
     pause_membership(tenancy.annotator_a, project)
     reloaded = client.get(reverse("annotate", args=[project.pk]))
-    assert "assignment" not in reloaded.context and "paused" in reloaded.text
-    assert Assignment.objects.get().finished_at is not None
-    assert Assignment.objects.get().finished_at < timezone.now() + timedelta(seconds=1)
+    assert "lease" not in reloaded.context and "paused" in reloaded.text
+    assert Lease.objects.get().finished_at is not None
+    assert Lease.objects.get().finished_at < timezone.now() + timedelta(seconds=1)

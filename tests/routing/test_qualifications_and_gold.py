@@ -13,10 +13,10 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from labeling.models import Project, Task, TaskStatus
-from routing.models import Assignment, AssignmentState, Qualification, QualificationKind
+from routing.models import Lease, LeaseState, Qualification, QualificationKind
 from routing.services import (
-    annotation_submit,
-    assignment_skip,
+    judgment_submit,
+    lease_skip,
     next_task,
     project_requirements_set,
     qualification_create,
@@ -142,7 +142,7 @@ def test_opting_out_while_a_sensitive_task_is_on_screen_takes_it_away_on_reload(
     reloaded = next_task(annotator=tenancy.annotator_a, project=project)
     assert reloaded is not None and reloaded.task_id == plain.pk
     lease.refresh_from_db()
-    assert lease.state == AssignmentState.EXPIRED and lease.finished_at < lease.expires_at
+    assert lease.state == LeaseState.EXPIRED and lease.finished_at < lease.expires_at
 
 
 def test_a_lost_project_qualification_releases_the_lease_held(
@@ -153,7 +153,7 @@ def test_a_lost_project_qualification_releases_the_lease_held(
     project_requirements_set(project=project, requirements=[(qualifications["lang:de"], 1)])
     assert next_task(annotator=tenancy.annotator_a, project=project) is None
     lease.refresh_from_db()
-    assert lease.state == AssignmentState.EXPIRED
+    assert lease.state == LeaseState.EXPIRED
 
 
 def test_project_requirements_gate_the_whole_project(
@@ -174,12 +174,12 @@ def test_daily_cap_on_sensitive_tasks(tenancy: Tenancy, qualifications: dict[str
     plain = factories.make_task(project)
     _qualify(tenancy, "sensitive:self-harm", opted_in=True)
     first = next_task(annotator=tenancy.annotator_a, project=project)
-    assignment_skip(assignment=first, actor=tenancy.annotator_a)  # seen is seen: a skip still counts
+    lease_skip(lease=first, actor=tenancy.annotator_a)  # seen is seen: a skip still counts
     second = judge(tenancy.annotator_a, project)
     assert {first.task_id, second.task_id} <= {t.pk for t in sensitive}
     assert next_task(annotator=tenancy.annotator_a, project=project).task_id == plain.pk
     # A day later the cap allows more.
-    Assignment.objects.update(leased_at=timezone.now() - timedelta(hours=25), expires_at=timezone.now())
+    Lease.objects.update(leased_at=timezone.now() - timedelta(hours=25), expires_at=timezone.now())
     judge(tenancy.annotator_a, project)
     assert next_task(annotator=tenancy.annotator_a, project=project).task_id == sensitive[2].pk
 
@@ -216,12 +216,12 @@ def test_gold_rate_over_a_thousand_leases_and_never_the_same_gold_twice(tenancy:
     rate = 0.05
     project = _gold_project(tenancy, normal=220, gold=60, rate=rate)
     people = annotators(tenancy.org_a, 5)
-    leases: list[Assignment] = []
+    leases: list[Lease] = []
     for person in people:
         for _ in range(200):
             lease = next_task(annotator=person, project=project)
             leases.append(lease)
-            assignment_skip(assignment=lease, actor=person)
+            lease_skip(lease=lease, actor=person)
     gold = [lease for lease in leases if lease.is_gold]
     n = len(leases)
     assert n == 1000
@@ -264,9 +264,9 @@ def test_gold_never_comes_back_to_the_same_annotator_in_any_state(tenancy: Tenan
     if ending == "expired":
         expire(lease)
     elif ending == "skipped":
-        assignment_skip(assignment=lease, actor=tenancy.annotator_a)
+        lease_skip(lease=lease, actor=tenancy.annotator_a)
     else:
-        annotation_submit(assignment=lease, label="a", client_id="g-1", seconds=1.0, actor=tenancy.annotator_a)
+        judgment_submit(lease=lease, label="a", client_id="g-1", seconds=1.0, actor=tenancy.annotator_a)
     served = []
     while (lease := next_task(annotator=tenancy.annotator_a, project=project)) is not None:
         served.append(lease.task_id)

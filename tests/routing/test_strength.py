@@ -10,9 +10,9 @@ from django.db import IntegrityError, transaction
 from django.test import Client
 from django.urls import reverse
 
-from labeling.models import Annotation, Project, ProjectKind
-from routing.models import Assignment, AssignmentState
-from routing.services import annotation_record, annotation_submit, next_task
+from labeling.models import Judgment, Project, ProjectKind
+from routing.models import Lease, LeaseState
+from routing.services import judgment_record, judgment_submit, next_task
 from tests import factories
 from tests.conftest import Tenancy
 
@@ -25,9 +25,9 @@ def scaled(tenancy: Tenancy) -> Project:
 
 
 def _post(client: Client, page: Any, **data: str) -> Any:
-    assignment = page.context["assignment"]
+    lease = page.context["lease"]
     return client.post(
-        reverse("annotate-submit", args=[assignment.project_id, assignment.pk]),
+        reverse("annotate-submit", args=[lease.project_id, lease.pk]),
         {"client_id": page.context["client_id"], **data},
     )
 
@@ -56,10 +56,10 @@ def test_a_decisive_choice_stores_its_strength(client: Client, tenancy: Tenancy,
     task = factories.make_task(scaled)
     client.force_login(tenancy.annotator_a)
     page = _page(client, scaled)
-    Assignment.objects.filter(pk=page.context["assignment"].pk).update(a_left=a_left)
+    Lease.objects.filter(pk=page.context["lease"].pk).update(a_left=a_left)
     assert _post(client, page, choice="second", strength="3").status_code == 302
-    annotation = Annotation.objects.get(task=task)
-    assert (annotation.label, annotation.strength) == ("b" if a_left else "a", 3)
+    judgment = Judgment.objects.get(task=task)
+    assert (judgment.label, judgment.strength) == ("b" if a_left else "a", 3)
 
 
 def test_a_decisive_choice_without_strength_is_refused_and_the_lease_kept(
@@ -71,13 +71,13 @@ def test_a_decisive_choice_without_strength_is_refused_and_the_lease_kept(
     response = _post(client, page, choice="first")
     assert response.status_code == 400
     assert "strength" in response.text and "how much better" in response.text
-    assert not Annotation.objects.exists()
-    assert Assignment.objects.get(pk=page.context["assignment"].pk).state == AssignmentState.ACTIVE
+    assert not Judgment.objects.exists()
+    assert Lease.objects.get(pk=page.context["lease"].pk).state == LeaseState.ACTIVE
     for bad in ("7", "much", "0"):
         response = _post(client, page, choice="first", strength=bad)
         assert response.status_code == 400 and "must be 1 (slightly), 2 (clearly) or 3 (much)" in response.text
     assert _post(client, page, choice="first", strength="1").status_code == 302
-    assert Annotation.objects.get().strength == 1
+    assert Judgment.objects.get().strength == 1
 
 
 @pytest.mark.parametrize("choice", ["tie", "both_bad"])
@@ -87,8 +87,8 @@ def test_a_strength_left_selected_before_a_tie_is_not_stored(
     factories.make_task(scaled)
     client.force_login(tenancy.annotator_a)
     assert _post(client, _page(client, scaled), choice=choice, strength="2").status_code == 302
-    annotation = Annotation.objects.get()
-    assert (annotation.label, annotation.strength) == (choice, None)
+    judgment = Judgment.objects.get()
+    assert (judgment.label, judgment.strength) == (choice, None)
 
 
 def test_the_service_refuses_strength_where_it_does_not_apply(tenancy: Tenancy, scaled: Project) -> None:
@@ -98,21 +98,21 @@ def test_the_service_refuses_strength_where_it_does_not_apply(tenancy: Tenancy, 
     annotator = tenancy.annotator_a
     lease = next_task(annotator=annotator, project=plain)
     with pytest.raises(ValidationError) as error:
-        annotation_submit(assignment=lease, label="a", client_id="p1", seconds=1.0, actor=annotator, strength=2)
+        judgment_submit(lease=lease, label="a", client_id="p1", seconds=1.0, actor=annotator, strength=2)
     assert "strength" in error.value.message_dict
     lease = next_task(annotator=annotator, project=scaled)
     with pytest.raises(ValidationError) as error:
-        annotation_submit(assignment=lease, label="tie", client_id="s1", seconds=1.0, actor=annotator, strength=2)
+        judgment_submit(lease=lease, label="tie", client_id="s1", seconds=1.0, actor=annotator, strength=2)
     assert error.value.message_dict["strength"] == ["applies only to a judgment that prefers A or B"]
-    assert not Annotation.objects.exists()
+    assert not Judgment.objects.exists()
 
 
 def test_imports_validate_strength_too(tenancy: Tenancy, scaled: Project) -> None:
     task = factories.make_task(scaled)
     with pytest.raises(ValidationError) as error:
-        annotation_record(task=task, annotator=tenancy.annotator_a, label="a", client_id="i1", a_left=True)
+        judgment_record(task=task, annotator=tenancy.annotator_a, label="a", client_id="i1", a_left=True)
     assert "strength" in error.value.message_dict
-    stored = annotation_record(
+    stored = judgment_record(
         task=task, annotator=tenancy.annotator_a, label="a", client_id="i1", a_left=True, strength=2
     )
     assert stored.strength == 2
@@ -123,7 +123,7 @@ def test_the_database_refuses_strength_on_a_tie_and_a_scale_on_a_categorical_pro
 ) -> None:
     task = factories.make_task(scaled)
     with pytest.raises(IntegrityError), transaction.atomic():
-        Annotation.objects.create(
+        Judgment.objects.create(
             organization=tenancy.org_a,
             project=scaled,
             task=task,

@@ -12,8 +12,8 @@ from django.urls import URLPattern, URLResolver, reverse
 from django.utils import timezone
 
 from config import urls as root_urls
-from labeling.models import Annotation, Project, ProjectKind, Role
-from routing.models import Assignment, AssignmentState, Qualification
+from labeling.models import Judgment, Project, ProjectKind, Role
+from routing.models import Lease, LeaseState, Qualification
 from routing.services import next_task, project_requirements_set
 from tests import factories
 from tests.conftest import Tenancy
@@ -39,9 +39,9 @@ def _page(client: Client, project: Project) -> Any:
 
 
 def _post_choice(client: Client, response: Any, choice: str) -> Any:
-    assignment = response.context["assignment"]
+    lease = response.context["lease"]
     return client.post(
-        reverse("annotate-submit", args=[assignment.project_id, assignment.pk]),
+        reverse("annotate-submit", args=[lease.project_id, lease.pk]),
         {"choice": choice, "client_id": response.context["client_id"]},
     )
 
@@ -98,7 +98,7 @@ def test_a_paused_annotator_is_told_why(client: Client, tenancy: Tenancy, projec
     client.force_login(tenancy.annotator_a)
     assert "Too fast on gold items" in client.get(reverse("work")).text
     response = _page(client, project)
-    assert "paused" in response.text and "assignment" not in response.context
+    assert "paused" in response.text and "lease" not in response.context
 
 
 # --- The labeling page ------------------------------------------------------------------------------------------
@@ -111,7 +111,7 @@ def test_pairwise_page_shows_response_1_and_2_never_a_b_or_models(
     text = response.text
     assert "Response 1" in text and "Response 2" in text
     assert "secret-model" not in text and "response_a" not in text
-    first, second = ("Alpha", "Beta") if response.context["assignment"].a_left else ("Beta", "Alpha")
+    first, second = ("Alpha", "Beta") if response.context["lease"].a_left else ("Beta", "Alpha")
     assert text.index(f"{first} text") < text.index(f"{second} text")
     for key in ("1", "2", "3", "4", "s"):
         assert f'data-key="{key}"' in text
@@ -121,8 +121,8 @@ def test_reload_resumes_the_same_task(client: Client, tenancy: Tenancy, project:
     factories.make_task(project)
     factories.make_task(project)
     client.force_login(tenancy.annotator_a)
-    first = _page(client, project).context["assignment"]
-    assert _page(client, project).context["assignment"].pk == first.pk
+    first = _page(client, project).context["lease"]
+    assert _page(client, project).context["lease"].pk == first.pk
 
 
 @pytest.mark.parametrize("a_left", [True, False])
@@ -130,11 +130,11 @@ def test_choices_are_mapped_back_to_a_and_b(client: Client, tenancy: Tenancy, pr
     task = factories.make_task(project)
     client.force_login(tenancy.annotator_a)
     response = _page(client, project)
-    Assignment.objects.filter(pk=response.context["assignment"].pk).update(a_left=a_left)
+    Lease.objects.filter(pk=response.context["lease"].pk).update(a_left=a_left)
     response = _post_choice(client, response, "first")
     assert response.status_code == 302 and response["Location"] == reverse("annotate", args=[project.pk])
-    annotation = Annotation.objects.get(task=task)
-    assert (annotation.label, annotation.a_left) == ("a" if a_left else "b", a_left)
+    judgment = Judgment.objects.get(task=task)
+    assert (judgment.label, judgment.a_left) == ("a" if a_left else "b", a_left)
 
 
 def test_a_double_submit_stores_one_judgment(client: Client, tenancy: Tenancy, project: Project) -> None:
@@ -145,7 +145,7 @@ def test_a_double_submit_stores_one_judgment(client: Client, tenancy: Tenancy, p
     _post_choice(client, response, "tie")
     again = _post_choice(client, response, "tie")
     assert again.status_code == 302
-    assert Annotation.objects.count() == 1
+    assert Judgment.objects.count() == 1
 
 
 def test_a_submit_after_expiry_says_so_and_offers_the_next_task(
@@ -155,15 +155,15 @@ def test_a_submit_after_expiry_says_so_and_offers_the_next_task(
     client.force_login(tenancy.annotator_a)
     response = _page(client, project)
     past = timezone.now() - timedelta(seconds=1)
-    Assignment.objects.update(leased_at=past - timedelta(minutes=20), expires_at=past)
+    Lease.objects.update(leased_at=past - timedelta(minutes=20), expires_at=past)
     followed = client.post(
-        reverse("annotate-submit", args=[project.pk, response.context["assignment"].pk]),
+        reverse("annotate-submit", args=[project.pk, response.context["lease"].pk]),
         {"choice": "first", "client_id": response.context["client_id"]},
         follow=True,
     )
     assert "ran out" in followed.text
-    assert not Annotation.objects.exists()
-    assert followed.context["assignment"].pk != response.context["assignment"].pk  # a fresh lease, same task
+    assert not Judgment.objects.exists()
+    assert followed.context["lease"].pk != response.context["lease"].pk  # a fresh lease, same task
 
 
 def test_a_bad_choice_is_refused_with_the_page_again(client: Client, tenancy: Tenancy, project: Project) -> None:
@@ -172,18 +172,18 @@ def test_a_bad_choice_is_refused_with_the_page_again(client: Client, tenancy: Te
     response = _post_choice(client, _page(client, project), "maybe")
     assert response.status_code == 400
     assert "label" in response.text
-    assert not Annotation.objects.exists()
+    assert not Judgment.objects.exists()
 
 
 def test_skip_moves_on_and_records_the_reason(client: Client, tenancy: Tenancy, project: Project) -> None:
     skipped, other = factories.make_task(project), factories.make_task(project)
     client.force_login(tenancy.annotator_a)
-    assignment = _page(client, project).context["assignment"]
-    response = client.post(reverse("annotate-skip", args=[project.pk, assignment.pk]), {"reason": "expertise"})
+    lease = _page(client, project).context["lease"]
+    response = client.post(reverse("annotate-skip", args=[project.pk, lease.pk]), {"reason": "expertise"})
     assert response.status_code == 302
-    assignment.refresh_from_db()
-    assert (assignment.state, assignment.skip_reason) == (AssignmentState.SKIPPED, "expertise")
-    assert _page(client, project).context["assignment"].task_id == (other if assignment.task == skipped else skipped).pk
+    lease.refresh_from_db()
+    assert (lease.state, lease.skip_reason) == (LeaseState.SKIPPED, "expertise")
+    assert _page(client, project).context["lease"].task_id == (other if lease.task == skipped else skipped).pk
 
 
 def test_categorical_page_offers_the_projects_labels_with_their_keys(client: Client, tenancy: Tenancy) -> None:
@@ -194,7 +194,7 @@ def test_categorical_page_offers_the_projects_labels_with_their_keys(client: Cli
     assert "<em>app</em>" in response.text
     assert 'data-key="1"' in response.text and "Positive" in response.text
     _post_choice(client, response, "negative")
-    assert Annotation.objects.get(task=task).label == "negative"
+    assert Judgment.objects.get(task=task).label == "negative"
 
 
 def test_payload_html_is_shown_as_text(client: Client, tenancy: Tenancy, project: Project) -> None:
@@ -216,12 +216,12 @@ def test_labeling_page_query_count_does_not_grow_with_the_project(
     factories.make_task(project)
     client.force_login(tenancy.annotator_a)
     _page(client, project)  # warm: session, lease
-    Assignment.objects.update(state=AssignmentState.EXPIRED)
+    Lease.objects.update(state=LeaseState.EXPIRED)
     with django_assert_max_num_queries(16):
         _page(client, project)
     for _ in range(40):
         factories.make_task(project)
-    Assignment.objects.update(state=AssignmentState.EXPIRED)
+    Lease.objects.update(state=LeaseState.EXPIRED)
     with django_assert_max_num_queries(16):
         _page(client, project)
 
@@ -236,9 +236,9 @@ def test_outsider_gets_404_on_every_project_page(client: Client, tenancy: Tenanc
         assert client.get(reverse("annotate", args=[pk])).status_code == 404
         for name in ("annotate-submit", "annotate-skip"):
             assert client.post(reverse(name, args=[pk, lease.pk]), {"choice": "first"}).status_code == 404
-    assert not Annotation.objects.exists()
+    assert not Judgment.objects.exists()
     lease.refresh_from_db()
-    assert lease.state == AssignmentState.ACTIVE
+    assert lease.state == LeaseState.ACTIVE
 
 
 @pytest.mark.parametrize("role", ["annotator_a", "manager_a", "admin_a", "outsider_b"])
@@ -253,10 +253,10 @@ def test_each_role_on_the_pages(client: Client, tenancy: Tenancy, project: Proje
         assert page.status_code == 404
         assert "Prefs" not in work.text
         return
-    assert page.status_code == 200 and page.context["assignment"].annotator == getattr(tenancy, role)
+    assert page.status_code == 200 and page.context["lease"].annotator == getattr(tenancy, role)
     assert "Prefs" in work.text
     assert _post_choice(client, page, "tie").status_code == 302
-    assert Annotation.objects.get().annotator == getattr(tenancy, role)
+    assert Judgment.objects.get().annotator == getattr(tenancy, role)
 
 
 def test_nobody_submits_or_skips_someone_elses_lease(client: Client, tenancy: Tenancy, project: Project) -> None:
@@ -266,7 +266,7 @@ def test_nobody_submits_or_skips_someone_elses_lease(client: Client, tenancy: Te
     for name in ("annotate-submit", "annotate-skip"):
         assert client.post(reverse(name, args=[project.pk, lease.pk]), {"choice": "first"}).status_code == 404
     lease.refresh_from_db()
-    assert lease.state == AssignmentState.ACTIVE
+    assert lease.state == LeaseState.ACTIVE
 
 
 #: Every route outside the admin, and how its cross-tenant answer is proven (a new route must be added here).
@@ -330,9 +330,9 @@ def test_every_route_has_a_cross_tenant_answer() -> None:
 
 # --- The page's script (fetch) and signed-out posts -----------------------------------------------------------
 def _fetch_post(client: Client, response: Any, **data: str) -> Any:
-    assignment = response.context["assignment"]
+    lease = response.context["lease"]
     return client.post(
-        reverse("annotate-submit", args=[assignment.project_id, assignment.pk]),
+        reverse("annotate-submit", args=[lease.project_id, lease.pk]),
         {"client_id": response.context["client_id"], **data},
         headers={"X-Requested-With": "fetch"},
     )
@@ -345,9 +345,9 @@ def test_the_page_script_gets_where_to_go_next_and_the_active_time_is_stored(
     client.force_login(tenancy.annotator_a)
     response = _fetch_post(client, _page(client, project), choice="second", active_seconds="12.5")
     assert response.json() == {"next": reverse("annotate", args=[project.pk])}
-    annotation = Annotation.objects.get()
-    assert annotation.active_seconds == 12.5
-    assert 0 <= annotation.seconds_on_task < 60
+    judgment = Judgment.objects.get()
+    assert judgment.active_seconds == 12.5
+    assert 0 <= judgment.seconds_on_task < 60
 
 
 def test_the_page_script_gets_errors_as_json(client: Client, tenancy: Tenancy, project: Project) -> None:
@@ -358,7 +358,7 @@ def test_the_page_script_gets_errors_as_json(client: Client, tenancy: Tenancy, p
     assert response.status_code == 400 and "active_seconds" in response.json()["error"]
     response = _fetch_post(client, page, choice="first", active_seconds="-3")
     assert response.status_code == 400
-    assert not Annotation.objects.exists()
+    assert not Judgment.objects.exists()
 
 
 def test_a_signed_out_submit_goes_to_sign_in_and_back_to_the_task(
@@ -373,7 +373,7 @@ def test_a_signed_out_submit_goes_to_sign_in_and_back_to_the_task(
     assert response.status_code == 302 and response["Location"] == f"{reverse('login')}?next={task_url}"
     response = _fetch_post(client, page, choice="first")
     assert response.status_code == 401 and response.json()["next"] == f"{reverse('login')}?next={task_url}"
-    assert not Annotation.objects.exists()
+    assert not Judgment.objects.exists()
 
 
 # --- Sensitive content: the annotator's own consent ---------------------------------------------------------------

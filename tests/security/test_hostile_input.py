@@ -24,9 +24,9 @@ from django.test import Client
 from django.urls import reverse
 
 from labeling.apikeys import api_key_create
-from labeling.models import Annotation, ImportJob, Label, Membership, Project, Role, Task
+from labeling.models import ImportJob, Judgment, Label, Membership, Project, Role, Task
 from quality.models import AnnotatorScore, ModelRanking
-from routing.models import Assignment, AssignmentState
+from routing.models import Lease, LeaseState
 from routing.services import next_task, qualification_create, qualification_grant
 from tests import factories
 from tests.api.conftest import KeyClient
@@ -122,7 +122,7 @@ def test_no_password_hash_prefix_oracle_through_the_api(api_a: KeyClient, tenanc
     """A right and a wrong guess at the first characters of a password hash get the very same answer."""
     assert tenancy.annotator_a.password.startswith("md5$")
     url = reverse("api-annotations", args=[tenancy.project_a.pk])
-    for name in ("annotator__password__startswith", "task__annotations__annotator__password__startswith"):
+    for name in ("annotator__password__startswith", "task__judgments__annotator__password__startswith"):
         right = api_a.get(f"{url}?{name}=md5$")
         wrong = api_a.get(f"{url}?{name}=zzz")
         assert right.status_code == wrong.status_code == 400
@@ -195,8 +195,8 @@ def test_no_password_hash_prefix_oracle_in_the_admin(tenancy: Tenancy) -> None:
     for client in (signed_in(superuser()), signed_in(tenancy.admin_a)):
         for changelist, name in [
             ("admin:labeling_membership_changelist", "user__password__startswith"),
-            ("admin:labeling_annotation_changelist", "annotator__password__startswith"),
-            ("admin:routing_assignment_changelist", "annotator__password__startswith"),
+            ("admin:labeling_judgment_changelist", "annotator__password__startswith"),
+            ("admin:routing_lease_changelist", "annotator__password__startswith"),
             ("admin:quality_annotatorscore_changelist", "annotator__password__startswith"),
             ("admin:auth_user_changelist", "password__startswith"),
         ]:
@@ -216,8 +216,8 @@ def test_admin_list_filters_search_and_sorting_still_work(tenancy: Tenancy) -> N
         ("admin:labeling_task_changelist", {"project__isnull": "False", "o": "2", "q": "a-1"}),
         ("admin:labeling_project_changelist", {"kind__exact": "pairwise", "sampling_strategy__exact": "random"}),
         ("admin:labeling_membership_changelist", {"role__exact": "annotator", "q": "annie"}),
-        ("admin:labeling_annotation_changelist", {"annotator__id__exact": str(tenancy.annotator_a.pk)}),
-        ("admin:routing_assignment_changelist", {"is_gold__exact": "1", "state__exact": "active"}),
+        ("admin:labeling_judgment_changelist", {"annotator__id__exact": str(tenancy.annotator_a.pk)}),
+        ("admin:routing_lease_changelist", {"is_gold__exact": "1", "state__exact": "active"}),
         ("admin:quality_annotatorscore_changelist", {"random_clicker__exact": "0"}),
         ("admin:labeling_apikey_changelist", {"read_only__exact": "1"}),
     ]
@@ -482,7 +482,7 @@ def hostile(tenancy: Tenancy) -> Tenancy:
     return tenancy
 
 
-def test_annotation_pages_show_markup_as_text(hostile: Tenancy) -> None:
+def test_judgment_pages_show_markup_as_text(hostile: Tenancy) -> None:
     Membership.objects.filter(user=hostile.annotator_a).update(pause_reason="")
     client = signed_in(hostile.annotator_a)
     page = client.get(reverse("annotate", args=[hostile.project_a.pk]))
@@ -570,12 +570,12 @@ def test_quality_dashboard_shows_markup_as_text(hostile: Tenancy) -> None:
 def test_admin_pages_show_markup_as_text(hostile: Tenancy) -> None:
     leased = next_task(annotator=hostile.admin_a, project=hostile.project_a)
     assert leased is not None
-    Assignment.objects.filter(pk=leased.pk).update(state=AssignmentState.SKIPPED, skip_reason=f"skip {HOSTILE}")
+    Lease.objects.filter(pk=leased.pk).update(state=LeaseState.SKIPPED, skip_reason=f"skip {HOSTILE}")
     from django.utils import timezone
 
-    from routing.services import annotation_record
+    from routing.services import judgment_record
 
-    annotation = annotation_record(
+    judgment = judgment_record(
         task=hostile.task_a, annotator=hostile.annotator_a, label="a", client_id="hostile-1", a_left=True
     )
     score = AnnotatorScore.objects.create(
@@ -591,18 +591,18 @@ def test_admin_pages_show_markup_as_text(hostile: Tenancy) -> None:
         reverse("admin:labeling_task_changelist"),
         reverse("admin:labeling_task_change", args=[hostile.task_a.pk]),
         reverse("admin:labeling_membership_changelist"),
-        reverse("admin:labeling_annotation_changelist"),
-        reverse("admin:labeling_annotation_change", args=[annotation.pk]),
+        reverse("admin:labeling_judgment_changelist"),
+        reverse("admin:labeling_judgment_change", args=[judgment.pk]),
         reverse("admin:quality_annotatorscore_changelist"),
         reverse("admin:quality_annotatorscore_change", args=[score.pk]),
-        reverse("admin:routing_assignment_changelist"),
-        reverse("admin:routing_assignment_change", args=[leased.pk]),
+        reverse("admin:routing_lease_changelist"),
+        reverse("admin:routing_lease_change", args=[leased.pk]),
     ]
     for url in pages:
         response = client.get(url)
         assert response.status_code == 200, url
         assert_inert(response.content.decode())
-    assert f"skip {HOSTILE_ESCAPED}" in client.get(reverse("admin:routing_assignment_changelist")).content.decode()
+    assert f"skip {HOSTILE_ESCAPED}" in client.get(reverse("admin:routing_lease_changelist")).content.decode()
     created = client.post(reverse("admin:labeling_apikey_add"), {"name": f"key {HOSTILE}"})
     assert created.status_code == 200 and "key-" not in created.content.decode().split("<code")[0]
     assert_inert(created.content.decode())
@@ -614,7 +614,7 @@ def test_posted_skip_reasons_come_only_from_the_list(tenancy: Tenancy) -> None:
     assert leased is not None
     client.post(reverse("annotate-skip", args=[tenancy.project_a.pk, leased.pk]), {"reason": HOSTILE})
     leased.refresh_from_db()
-    assert leased.state == AssignmentState.SKIPPED and leased.skip_reason == ""
+    assert leased.state == LeaseState.SKIPPED and leased.skip_reason == ""
 
 
 def test_nothing_in_templates_or_code_marks_user_text_safe() -> None:
@@ -759,7 +759,7 @@ def test_hostile_keys_and_text_round_trip_exactly(api_a: KeyClient, tenancy: Ten
 
 def test_hostile_text_round_trips_through_the_export(api_a: KeyClient, tenancy: Tenancy, settings: Any) -> None:
     from quality.services import project_quality_recompute
-    from routing.services import annotation_record
+    from routing.services import judgment_record
 
     settings.EXPORT_SETTLE_SECONDS = 0
     project = factories.make_project(tenancy.org_a, name="Export keys")
@@ -769,7 +769,7 @@ def test_hostile_text_round_trips_through_the_export(api_a: KeyClient, tenancy: 
     judges = [factories.make_member(tenancy.org_a, Role.ANNOTATOR) for _ in range(3)]
     for task in Task.objects.filter(project=project):
         for judge in judges:
-            annotation_record(task=task, annotator=judge, label="a", client_id=f"{task.pk}-{judge.pk}", a_left=True)
+            judgment_record(task=task, annotator=judge, label="a", client_id=f"{task.pk}-{judge.pk}", a_left=True)
     project_quality_recompute(project_id=project.pk)
     response = api_a.get(reverse("api-export", args=[project.pk]), {"format": "dpo"})
     assert response.status_code == 200
@@ -848,11 +848,11 @@ def test_oversized_page_posts_are_413_and_write_nothing(tenancy: Tenancy, small_
     response = client.post(submit, {"choice": "first", "client_id": "c1", "padding": padding})
     assert response.status_code == 413
     assert "text/html" in response["Content-Type"] and b"too large" in response.content
-    assert not Annotation.objects.exists()
+    assert not Judgment.objects.exists()
     skip = reverse("annotate-skip", args=[tenancy.project_a.pk, leased.pk])
     assert client.post(skip, {"reason": padding}).status_code == 413
     leased.refresh_from_db()
-    assert leased.state == AssignmentState.ACTIVE
+    assert leased.state == LeaseState.ACTIVE
     response = Client().post(reverse("login"), {"username": "x@a.example", "password": padding})
     assert response.status_code == 413
     admin_client = signed_in(tenancy.admin_a)
@@ -860,7 +860,7 @@ def test_oversized_page_posts_are_413_and_write_nothing(tenancy: Tenancy, small_
     assert response.status_code == 413
     assert not Project.objects.filter(name="Huge page").exists()
     assert client.post(submit, {"choice": "first", "client_id": "c2"}).status_code == 302  # a normal post still works
-    assert Annotation.objects.count() == 1
+    assert Judgment.objects.count() == 1
 
 
 # --- Malformed files: 400 with the row, nothing written ------------------------------------------------------------
@@ -1120,7 +1120,7 @@ def test_judgment_and_prediction_imports_refuse_the_same_malformed_rows(api_a: K
         response = api_a.post(reverse(route, args=[project.pk]) + f"?format={fmt}", body, content_type="text/plain")
         assert response.status_code == 400, (route, body, response.content)
         assert response.json()["errors"][0]["row"] == 1
-    assert not Annotation.objects.exists()
+    assert not Judgment.objects.exists()
     tenancy.task_a.refresh_from_db()
     assert tenancy.task_a.predictions is None
 
@@ -1168,7 +1168,7 @@ def test_nul_characters_in_page_posts_are_refused(tenancy: Tenancy) -> None:
             submit, {"choice": "first", "client_id": "c1", field: "x\x00y"}, headers={"X-Requested-With": "fetch"}
         )
         assert fetched.status_code == 400 and fetched.json()["error"], field
-    assert not Annotation.objects.exists()
+    assert not Judgment.objects.exists()
     assert client.post(reverse("consent"), {"grant": "1\x00", "opted_in": "1"}).status_code == 404
     switched = client.post(reverse("organization-switch"), {"organization": "\x00", "next": "/work/\x00"})
     assert switched.status_code == 404
@@ -1244,7 +1244,7 @@ def test_json_nested_thousands_deep_is_refused_by_every_json_body(
         assert response.status_code == 400, (method, url, response.content[:300])
         assert b"nested more than 64 levels deep" in response.content, (method, url, response.content[:300])
     assert Project.objects.filter(organization=tenancy.org_a).count() == 1
-    assert not Annotation.objects.exists() and Task.objects.filter(project=tenancy.project_a).count() == 1
+    assert not Judgment.objects.exists() and Task.objects.filter(project=tenancy.project_a).count() == 1
 
 
 def test_a_project_body_may_nest_64_levels_but_not_65(api_a: KeyClient, tenancy: Tenancy) -> None:

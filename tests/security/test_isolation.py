@@ -60,11 +60,11 @@ from config import urls as root_urls
 from labeling.apikeys import api_key_create
 from labeling.invitations import TOKEN_SALT as INVITATION_TOKEN_SALT
 from labeling.models import (
-    Annotation,
     ApiKey,
     ImportJob,
     ImportStatus,
     Invitation,
+    Judgment,
     Membership,
     Organization,
     Project,
@@ -72,7 +72,7 @@ from labeling.models import (
     Task,
 )
 from quality.models import AnnotatorScore
-from routing.models import AnnotatorQualification, Assignment, Qualification
+from routing.models import AnnotatorQualification, Lease, Qualification
 from routing.services import next_task, qualification_create, qualification_grant
 from tests import factories
 from tests.api.conftest import KeyClient
@@ -105,7 +105,7 @@ class World:
     annotator_b: Any
     superuser: Any
     keys: dict[str, str]
-    lease_a: Assignment  # annotator_a's active lease in project_a
+    lease_a: Lease  # annotator_a's active lease in project_a
     grant_a: AnnotatorQualification  # annotator_a's sensitivity clearance
     score_a: AnnotatorScore
     job_a: ImportJob
@@ -656,7 +656,7 @@ ADMIN_CASES = [
     *(_admin_case(model, view) for model in ADMIN_MODELS for view in ADMIN_OBJECT_VIEWS),
     # The view looks up any model's row alike (ContentType.get_object_for_this_type): tenant rows of three apps
     # and a superuser-only one.
-    *(_view_on_site(model) for model in (Project, Annotation, Assignment, AnnotatorScore, User)),
+    *(_view_on_site(model) for model in (Project, Judgment, Lease, AnnotatorScore, User)),
     Case(
         "admin:auth_user_password_change",
         "",
@@ -934,12 +934,12 @@ def test_an_import_rejects_a_foreign_id_exactly_like_a_missing_one_and_writes_no
     w: World, mix: str, credential: str
 ) -> None:
     what, rows, foreign, missing = IMPORT_MIXES[mix]
-    before_b = (Annotation.objects.count(), Task.objects.count(), list(Task.objects.values_list("predictions")))
+    before_b = (Judgment.objects.count(), Task.objects.count(), list(Task.objects.values_list("predictions")))
     status, text, *_ = _both(w, credential, _import(w, what, rows), foreign, missing)
     report = json.loads(text)
     assert (status, report["committed"], report["error_count"]) == (400, False, 1), report
     assert report["errors"][0]["row"] == 2
-    assert (Annotation.objects.count(), Task.objects.count(), list(Task.objects.values_list("predictions"))) == before_b
+    assert (Judgment.objects.count(), Task.objects.count(), list(Task.objects.values_list("predictions"))) == before_b
 
 
 def test_a_task_import_reusing_a_foreign_external_id_creates_a_task_of_ones_own(w: World) -> None:

@@ -26,13 +26,13 @@ from django.db import transaction
 from django.db.models import Q
 
 from demo import data as demo_data
-from labeling.models import Annotation, Label, Membership, Organization, Project, ProjectKind, ProjectStats, Role, Task
+from labeling.models import Judgment, Label, Membership, Organization, Project, ProjectKind, ProjectStats, Role, Task
 from labeling.selectors import project_label_values
 from labeling.services import membership_create, project_create, project_stats_refresh
 from labeling.validation import payload_errors
 from routing.models import AnnotatorQualification, Qualification, TaskRequirement
 from routing.services import (
-    annotation_record,
+    judgment_record,
     qualification_create,
     qualification_grant,
     task_requirement_flags_refresh,
@@ -394,7 +394,7 @@ class Command(BaseCommand):
             .select_related("project")
         }
         done = set(
-            Annotation.objects.for_org(project.organization_id)
+            Judgment.objects.for_org(project.organization_id)
             .filter(project=project)
             .values_list("task_id", "annotator_id")
         )
@@ -410,7 +410,7 @@ class Command(BaseCommand):
                     continue
                 rng = random.Random(f"{spec.slug}:{item.external_id}:{user.username}")
                 reading = len(item.prompt) + len(item.response_a) + len(item.response_b)
-                annotation_record(
+                judgment_record(
                     task=task,
                     annotator=user,
                     label=_judgment(rng, item.better, accuracy),
@@ -441,7 +441,7 @@ class Command(BaseCommand):
                 if stats is not None:
                     write(
                         f"    {project.name} ({project.kind}): {stats.tasks} tasks, {stats.gold_tasks} gold, "
-                        f"{stats.annotations} judgments"
+                        f"{stats.judgments} judgments"
                     )
             write("  This run:")
             for kind in COUNTED:

@@ -1,7 +1,7 @@
 """``manage.py audit_sample PROJECT --k 200 --seed 1 [--output audit.jsonl]``: judgments to re-check by hand.
 
 Draws a uniform random sample of a project's judgments in one streamed pass (``routing.selectors.audit_sample``)
-and writes it as JSON Lines sorted by annotation id, to stdout or atomically to ``--output``. The same seed draws
+and writes it as JSON Lines sorted by judgment id, to stdout or atomically to ``--output``. The same seed draws
 the same sample while the project's judgments are unchanged.
 """
 
