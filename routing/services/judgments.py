@@ -91,36 +91,36 @@ def judgment_submit(
     org = lease.organization_id
     with transaction.atomic():
         now = timezone.now()
-        lease = sql.lock_lease_and_task(lease=lease.pk, org=org, label=str(label), now=now)
-        if lease is None:
+        row = sql.lock_lease_and_task(lease=lease.pk, org=org, label=str(label), now=now)
+        if row is None:
             raise LeaseError("This lease does not exist.", code="missing")
-        a_left = None if lease.a_left is None else bool(lease.a_left)
-        if lease.state != ACTIVE or not lease.live:
+        a_left = None if row.a_left is None else bool(row.a_left)
+        if row.state != ACTIVE or not row.live:
             # A retry of a submit that already went through returns its row, whatever the lease says now.
             existing = judgment_by_client_id(organization_id=org, annotator=actor, client_id=client_id)
             if existing is not None:
                 return existing
-            raise paused_error() if lease.paused_at is not None else lease_error(lease.state, expired=not lease.live)
-        if lease.paused_at is not None:
+            raise paused_error() if row.paused_at is not None else lease_error(row.state, expired=not row.live)
+        if row.paused_at is not None:
             # Refused, not stored and excluded: the lease is released by the router's next call for them.
             raise paused_error()
         errors = judgment_errors(
-            kind=lease.kind,
+            kind=row.kind,
             label=label,
-            label_known=bool(lease.label_known),
+            label_known=bool(row.label_known),
             client_id=client_id,
             a_left=a_left,
             seconds_on_task=seconds,
             active_seconds=active_seconds,
             strength=strength,
-            strength_scale=bool(lease.strength_scale),
+            strength_scale=bool(row.strength_scale),
         )
         if errors:
             raise ValidationError(errors)
         judgment = Judgment(
             organization_id=org,
-            project_id=lease.project_id,
-            task_id=lease.task_id,
+            project_id=row.project_id,
+            task_id=row.task_id,
             annotator=actor,
             label=label,
             a_left=a_left,
@@ -132,10 +132,10 @@ def judgment_submit(
         )
         judgment, created = _judgment_store(
             judgment,
-            is_gold=lease.gold_label is not None,
-            min_judgments=lease.min_judgments,
-            max_judgments=lease.max_judgments,
-            threshold=lease.consensus_threshold,
+            is_gold=row.gold_label is not None,
+            min_judgments=row.min_judgments,
+            max_judgments=row.max_judgments,
+            threshold=row.consensus_threshold,
         )
         if created:
             sql.lease_submit(lease=lease.pk, now=now)
