@@ -170,6 +170,8 @@ CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT
 # Redis restart succeeds), and each retry against a frozen broker waits for the timeout again (3.2 s with one).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 0}
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "concord")
+# The jobs' names of the previous release, as aliases: messages it queued still run after an upgrade.
+CELERY_IMPORTS = ("config.legacy_jobs",)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

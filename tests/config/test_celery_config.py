@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from django.conf import settings
 
 from config.celery import app
@@ -95,3 +96,20 @@ def test_the_app_uses_the_bounded_broker_settings() -> None:
     assert conf.broker_transport_options["socket_connect_timeout"] == settings.REDIS_CONNECT_TIMEOUT
     assert conf.broker_connection_timeout == settings.REDIS_CONNECT_TIMEOUT
     assert conf.task_publish_retry_policy == {"max_retries": 0}
+
+
+@pytest.mark.django_db
+def test_a_message_queued_under_a_jobs_old_name_still_runs_the_job(monkeypatch: Any) -> None:
+    """After an upgrade the broker still holds messages named as the previous release named its jobs: a worker
+    loads every job and every old name (``config.legacy_jobs``), and an old name runs the new job."""
+    from config import legacy_jobs
+
+    assert "config.legacy_jobs" in app.conf.imports  # a worker imports it at start
+    app.loader.import_default_modules()  # what a worker does at start: autodiscovery and CELERY_IMPORTS
+    registered = set(app.tasks)
+    assert set(legacy_jobs.LEGACY_NAMES) <= registered
+    assert {job.name for job in legacy_jobs.LEGACY_NAMES.values()} <= registered
+    ran: list[int] = []
+    monkeypatch.setattr("quality.jobs.project_stats_refresh", lambda *, project_id: ran.append(project_id))
+    app.tasks["labeling.tasks.refresh_project_stats_task"].apply(args=(41,)).get()
+    assert ran == [41]
