@@ -15,6 +15,7 @@ down, requests skip it for ``REDIS_RETRY_INTERVAL`` seconds instead of each wait
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from typing import Any
@@ -38,12 +39,12 @@ def job_named(name: str) -> Any:
     """The Celery job registered as ``name`` (``"<app>.jobs.<function>"``).
 
     A service queues its own app's jobs by name: the jobs module imports the services it runs, so a service that
-    imported it back would close a cycle. Looking the name up in Celery's registry loads every app's ``jobs`` module
-    (``config/celery.py``), and an unknown name raises ``KeyError`` at once, in tests too.
+    imported it back would close a cycle. The first lookup imports the job's module by its name, which registers
+    its jobs with the app (Python's import lock makes concurrent first lookups wait for it, and no Django checks
+    run, as Celery's lazy autodiscovery would in a web process); an unknown name raises ``KeyError`` at once.
     """
     if name not in current_app.tasks:
-        # Celery's autodiscovery is lazy (it runs when a worker starts): a web process loads the jobs modules here.
-        current_app.loader.import_default_modules()
+        importlib.import_module(name.rpartition(".")[0])
     return current_app.tasks[name]
 
 

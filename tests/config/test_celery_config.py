@@ -113,3 +113,32 @@ def test_a_message_queued_under_a_jobs_old_name_still_runs_the_job(monkeypatch: 
     monkeypatch.setattr("quality.jobs.project_stats_refresh", lambda *, project_id: ran.append(project_id))
     app.tasks["labeling.tasks.refresh_project_stats_task"].apply(args=(41,)).get()
     assert ran == [41]
+
+
+def test_a_fresh_process_finds_every_job_by_name_from_many_threads_at_once() -> None:
+    """Services queue jobs by name (``labeling.queueing.job_named``): in a new web process, eight threads asking
+    at once for jobs whose modules nothing imported yet all get them (no reliance on Celery's lazy autodiscovery)."""
+    script = """
+import threading, django
+django.setup()
+from labeling.queueing import job_named
+names = ["quality.jobs.refresh_project_stats_job", "quality.jobs.recompute_project_quality_job",
+         "exchange.jobs.run_import_job", "labeling.jobs.refresh_project_ranks_job"]
+errors, barrier = [], threading.Barrier(8)
+def ask(i):
+    barrier.wait()
+    try:
+        assert job_named(names[i % 4]).name == names[i % 4]
+    except Exception as error:
+        errors.append(repr(error))
+threads = [threading.Thread(target=ask, args=(i,)) for i in range(8)]
+[thread.start() for thread in threads]
+[thread.join() for thread in threads]
+print("errors", errors)
+"""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.test_settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("errors []"), result.stdout
