@@ -340,7 +340,7 @@ def test_a_submit_whose_connection_drops_answers_503_and_its_retries_store_one_j
     url, data = factories.leased_submit(client, tenancy.annotator_a, tenancy.project_a)
     headers = {"X-Requested-With": "fetch"} if from_script else {}
     # The judgment is written, then the connection dies before the lease is marked and the transaction commits.
-    killed = _dropping(monkeypatch, sql, "insert_annotation", after=True)
+    killed = _dropping(monkeypatch, sql, "insert_judgment", after=True)
     with caplog.at_level(logging.WARNING, logger="concord.outage"):
         dropped = _finished(client.post(url, data, headers=headers))
     assert killed, "the connection was not dropped"

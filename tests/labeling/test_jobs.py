@@ -125,7 +125,7 @@ def test_real_worker_runs_the_job_enqueued_on_commit(tenancy: Tenancy) -> None:
     with celery_worker():
         _judge(tenancy)
         stats = wait_for(
-            lambda: ProjectStats.objects.filter(project=tenancy.project_a, annotations=1).first(),
+            lambda: ProjectStats.objects.filter(project=tenancy.project_a, judgments=1).first(),
             what="the worker to refresh the project's stats",
         )
     assert stats.tasks == 1
