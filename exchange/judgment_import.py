@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any, Final
@@ -47,6 +47,7 @@ from exchange.reading import (
     run_import,
     task_ids_by_external_id,
 )
+from labeling.db import int_array, placeholders
 from labeling.models import DECISIVE_LABELS, Judgment, Membership, Project, ProjectKind, Role, Task
 from labeling.ranking import prediction_clean, task_ranks
 from labeling.selectors import project_label_values
@@ -523,14 +524,6 @@ def _client_id(project_id: int, task_external_id: str, annotator_id: int) -> str
     return f"import-{digest}"
 
 
-def _placeholders(values: list[Any]) -> str:
-    return ", ".join(["%s"] * len(values))
-
-
-def _int_array(values: Iterable[int]) -> str:
-    return "{" + ",".join(map(str, values)) + "}"
-
-
 # On PostgreSQL each (task, annotator) is a lookup of its own in their unique key (a LATERAL subquery behind
 # OFFSET 0, which the planner keeps as it is): during and right after a bulk import the table has no statistics
 # for its new rows, and a plan for the whole list could read every judgment once per batch. The lists go as array
@@ -553,7 +546,7 @@ def _tasks_lock(project: Project, external_ids: list[str]) -> dict[str, int]:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT id FROM labeling_task WHERE id = ANY(%s::int8[]) ORDER BY id FOR NO KEY UPDATE",
-                [_int_array(sorted(tasks.values()))],
+                [int_array(sorted(tasks.values()))],
             )
     return tasks
 
@@ -565,10 +558,10 @@ def _judgment_ids(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], int]:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             tasks, annotators = zip(*pairs, strict=True)
-            cursor.execute(_JUDGMENTS_FIND_POSTGRES, [_int_array(tasks), _int_array(annotators)])
+            cursor.execute(_JUDGMENTS_FIND_POSTGRES, [int_array(tasks), int_array(annotators)])
         else:
             task_ids = sorted({task for task, _ in pairs})
-            cursor.execute(_JUDGMENTS_FIND.format(placeholders=_placeholders(task_ids)), task_ids)
+            cursor.execute(_JUDGMENTS_FIND.format(placeholders=placeholders(task_ids)), task_ids)
         return {(task_id, annotator_id): pk for task_id, annotator_id, pk in cursor.fetchall()}
 
 

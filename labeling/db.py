@@ -4,7 +4,7 @@ and the few primitives every app's hand-written hot-path SQL runs through (``rou
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -144,3 +144,14 @@ def timestamp(value: datetime) -> Any:
 def json_value(value: Any) -> Any:
     """A JSON column's value: PostgreSQL's driver decodes it, SQLite returns the text."""
     return json.loads(value) if isinstance(value, str) else value
+
+
+def placeholders(values: list[Any]) -> str:
+    """``%s, %s, …``: one placeholder per value, for an ``IN (…)`` list (SQLite)."""
+    return ", ".join(["%s"] * len(values))
+
+
+def int_array(values: Iterable[int]) -> str:
+    """A PostgreSQL array literal of whole numbers, as one text parameter: the driver would adapt a list element by
+    element in Python, which cost more than the statements it feeds."""
+    return "{" + ",".join(map(str, values)) + "}"

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import orjson
 from django.db import connection
 
-from labeling.db import fetch_one, json_value, raw_cursor, timestamp
+from labeling.db import fetch_one, int_array, is_postgres, json_value, placeholders, raw_cursor, timestamp
 from labeling.models import TaskStatus
 
 
@@ -37,28 +37,18 @@ class Settled(NamedTuple):
 SETTLE_WRITE_ROWS = 2_000  # SQLite: tasks per UPDATE (7 parameters each stays below its 32,766)
 
 
-def _placeholders(values: list[Any]) -> str:
-    return ", ".join(["%s"] * len(values))
-
-
-def _int_array(values: list[int]) -> str:
-    """A PostgreSQL array literal of whole numbers, as one text parameter: the driver would adapt a list element by
-    element in Python, which cost more than the statements it feeds."""
-    return "{" + ",".join(map(str, values)) + "}"
-
-
 def tasks_lock(project_id: int, task_ids: list[int]) -> dict[int, bool]:
     """Lock the project's tasks among ``task_ids`` in id order; whether each is gold. Found by primary key alone
     (one array parameter on PostgreSQL), so that no plan can read the whole project; rows of another project (the
     caller resolved the ids in the organization's project, so there are none) are left alone."""
-    if connection.vendor == "postgresql":
+    if is_postgres():
         query = (
             "SELECT id, project_id, gold_label FROM labeling_task WHERE id = ANY(%s::int8[]) ORDER BY id "
             "FOR NO KEY UPDATE"
         )
-        params: list[Any] = [_int_array(task_ids)]
+        params: list[Any] = [int_array(task_ids)]
     else:  # SQLite serialises writers: nothing to lock
-        query = f"SELECT id, project_id, gold_label FROM labeling_task WHERE id IN ({_placeholders(task_ids)})"  # noqa: S608
+        query = f"SELECT id, project_id, gold_label FROM labeling_task WHERE id IN ({placeholders(task_ids)})"  # noqa: S608
         params = task_ids
     with connection.cursor() as cursor:
         cursor.execute(query, params)
@@ -91,10 +81,10 @@ def batch_evidence(task_ids: list[int]) -> dict[int, list[Evidence]]:
     if not task_ids:
         return {}
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(_EVIDENCE_POSTGRES, [_int_array(task_ids)])
+        if is_postgres():
+            cursor.execute(_EVIDENCE_POSTGRES, [int_array(task_ids)])
         else:
-            cursor.execute(_EVIDENCE.format(placeholders=_placeholders(task_ids)), task_ids)
+            cursor.execute(_EVIDENCE.format(placeholders=placeholders(task_ids)), task_ids)
         rows = cursor.fetchall()
     evidence: dict[int, list[Evidence]] = {}
     for task_id, label, confusion in rows:
@@ -138,7 +128,7 @@ def tasks_settled_write(settled: list[Settled], now: datetime) -> None:
     stamp = timestamp(now)
     head = [TaskStatus.COMPLETE.value, stamp, stamp]
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if is_postgres():
             names = ("id", "n", "status", "resolution", "label", "extra", "gold")
             outcomes = orjson.dumps([dict(zip(names, row, strict=True)) for row in settled]).decode()
             cursor.execute(_SETTLED_WRITE.format(source=_SETTLED_JSON), [*head, outcomes])
