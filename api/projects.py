@@ -4,19 +4,53 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.base import StrictSerializer, TenantAPIView, parameters_check
 from labeling.models import Label, Project, ProjectKind, ProjectStats, SamplingStrategy
+from labeling.questions import KINDS
+from labeling.selectors import projects_questions
 from labeling.services import PROJECT_UPDATABLE, project_create, project_update
 
 
 class LabelSerializer(serializers.Serializer):
     value = serializers.CharField(max_length=64)
     title = serializers.CharField(max_length=100)
+
+
+class OptionSerializer(serializers.Serializer):
+    value = serializers.CharField(max_length=64)
+    title = serializers.CharField(max_length=100)
+    shortcut = serializers.CharField(max_length=1, required=False, help_text="Keyboard key (default: 1, 2, …).")
+
+
+class QuestionSerializer(serializers.Serializer):
+    """One question of the project's form. Settings apply to their kinds only; another kind's setting is a 400."""
+
+    key = serializers.RegexField(r"^[a-z][a-z0-9_]{0,39}$", help_text="Identifier: the answer's key.")
+    kind = serializers.ChoiceField(choices=KINDS)
+    title = serializers.CharField(max_length=200)
+    help = serializers.CharField(required=False, allow_blank=True)
+    required = serializers.BooleanField(required=False, default=True)
+    primary = serializers.BooleanField(
+        required=False, default=False, help_text="Exactly one: pairwise, choice, rating (one per task) or ranking."
+    )
+    options = OptionSerializer(many=True, required=False, help_text="choice, multi_choice")
+    min = serializers.IntegerField(required=False, help_text="rating (default 1)")
+    max = serializers.IntegerField(required=False, help_text="rating")
+    anchors = serializers.DictField(child=serializers.CharField(), required=False, help_text='rating: {"1": "Bad"}')
+    per_response = serializers.BooleanField(required=False, help_text="rating: one rating per response")
+    allow_ties = serializers.BooleanField(required=False, help_text="ranking")
+    min_length = serializers.IntegerField(required=False, help_text="text, rewrite")
+    max_length = serializers.IntegerField(required=False, help_text="text, rewrite")
+
+
+@extend_schema_field(QuestionSerializer(many=True))
+class QuestionsField(serializers.JSONField):
+    """The form, checked as a whole by ``labeling.questions`` (errors name ``questions[i].field``)."""
 
 
 class ProjectSettingsSerializer(StrictSerializer):
@@ -39,12 +73,18 @@ class ProjectSettingsSerializer(StrictSerializer):
 
 
 class ProjectCreateSerializer(ProjectSettingsSerializer):
-    kind = serializers.ChoiceField(choices=ProjectKind.choices)
+    kind = serializers.ChoiceField(
+        choices=ProjectKind.choices, required=False, help_text="Required without questions; else the primary's."
+    )
     labels = LabelSerializer(many=True, required=False, help_text="Categorical projects: at least two labels.")
+    questions = QuestionsField(
+        required=False, help_text="The form; without it, a pairwise or categorical project has one implied question."
+    )
 
 
 class ProjectUpdateSerializer(ProjectSettingsSerializer):
     name = serializers.CharField(max_length=200, required=False)
+    questions = QuestionsField(required=False, help_text="Replaces the form; only while there are no judgments.")
 
 
 class ProjectOutputSerializer(serializers.Serializer):
@@ -53,6 +93,7 @@ class ProjectOutputSerializer(serializers.Serializer):
     kind = serializers.CharField()
     instructions = serializers.CharField()
     labels = LabelSerializer(many=True)
+    questions = QuestionSerializer(many=True, help_text="Empty: the implied single question of the kind.")
     min_judgments = serializers.IntegerField()
     max_judgments = serializers.IntegerField()
     consensus_threshold = serializers.FloatField()
@@ -85,7 +126,9 @@ def _labels_by_project(organization_id: int, project_ids: list[int]) -> dict[int
 
 
 def _output(projects: list[Project]) -> list[dict[str, Any]]:
-    labels = _labels_by_project(projects[0].organization_id, [project.pk for project in projects]) if projects else {}
+    ids = [project.pk for project in projects]
+    labels = _labels_by_project(projects[0].organization_id, ids) if projects else {}
+    questions = projects_questions(organization_id=projects[0].organization_id, project_ids=ids) if projects else {}
     rows = []
     for project in projects:
         stats: ProjectStats | None = getattr(project, "stats", None)
@@ -94,6 +137,7 @@ def _output(projects: list[Project]) -> list[dict[str, Any]]:
                 **{name: getattr(project, name) for name in ("id", "kind", "created_at", "updated_at")},
                 **{name: getattr(project, name) for name in PROJECT_UPDATABLE},
                 "labels": labels[project.pk],
+                "questions": [spec.as_dict() for spec in questions[project.pk]],
                 "tasks": stats.tasks if stats else 0,
                 "complete_tasks": stats.complete_tasks if stats else 0,
                 "judgments": stats.judgments if stats else 0,
@@ -128,8 +172,9 @@ class ProjectListView(TenantAPIView):
         project = project_create(
             organization=self.caller.organization,
             name=fields.pop("name"),
-            kind=fields.pop("kind"),
+            kind=fields.pop("kind", None),
             labels=labels,
+            questions=fields.pop("questions", None),
             **fields,
         )
         return Response(_output([project])[0], status=status.HTTP_201_CREATED)

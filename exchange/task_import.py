@@ -12,8 +12,11 @@ created after the import began duplicates an earlier row of the same file.
 Row fields (``row`` in reports is the 1-based record number):
 
 - ``external_id`` (required; text or a whole number), the payload fields of the project's kind (pairwise:
-  ``prompt``, ``response_a``, ``response_b``, optional ``model_a``, ``model_b``; categorical: ``text``);
-- ``meta`` (an object), ``gold`` (the known answer: one of the project's labels), ``requires`` (qualification
+  ``prompt`` or ``messages``, ``response_a``, ``response_b``, optional ``model_a``, ``model_b``; categorical:
+  ``text`` or ``messages``; ranking and rating: ``prompt`` or ``messages``, and ``responses``, a list of
+  ``{text, model}``); ``messages`` is a conversation, a list of ``{role, content}``;
+- ``meta`` (an object), ``gold`` (the known answer to the primary question: one of the project's labels; a
+  ranking's gold may be the whole order, of which the best response counts), ``requires`` (qualification
   codes of the organization: a list, or in CSV ``code;code``), ``predictions`` (pairwise: P(A better) as a
   number or ``{"a": p}``; categorical: ``{label: p}``).
 
@@ -58,7 +61,9 @@ from labeling.validation import (
     MAX_TEXT_CHARS,
     PAIRWISE_OPTIONAL,
     PAIRWISE_REQUIRED,
+    gold_value,
     payload_errors,
+    payload_fields,
     text_problem,
 )
 from quality.services import project_stats_request_refresh
@@ -99,17 +104,17 @@ class _Context:
         self.kind = project.kind
         self.labels = sorted(project_label_values(project=project))
         self.label_set = set(self.labels)
-        if project.kind == ProjectKind.PAIRWISE:
-            self.payload_fields = PAIRWISE_REQUIRED + PAIRWISE_OPTIONAL
-        else:
-            self.payload_fields = CATEGORICAL_REQUIRED
+        self.payload_fields = payload_fields(project.kind)
         self.columns = ("external_id", *self.payload_fields, *ROW_FIELDS[1:])
         qualifications = Qualification.objects.for_org(project.organization_id).values_list("code", "id", "kind")
         self.qualifications = {code: pk for code, pk, _ in qualifications}
         self.sensitive = {pk for _, pk, kind in qualifications if kind == QualificationKind.SENSITIVITY}
+        # The quick path knows the flat text fields of pairwise and categorical tasks; a conversation, responses and
+        # the other kinds take the full check.
         self.required = PAIRWISE_REQUIRED if project.kind == ProjectKind.PAIRWISE else CATEGORICAL_REQUIRED
-        self.optional = tuple(name for name in self.payload_fields if name not in self.required)
-        self.quick_keys = frozenset(("external_id", *self.payload_fields, "meta", "gold"))
+        self.optional = PAIRWISE_OPTIONAL if project.kind == ProjectKind.PAIRWISE else ()
+        flat = project.kind in (ProjectKind.PAIRWISE, ProjectKind.CATEGORICAL)
+        self.quick_keys = frozenset(("external_id", *self.required, *self.optional, "meta", "gold") if flat else ())
 
 
 def _quick(row: int, record: Any, ctx: _Context) -> _Row | None:
@@ -178,7 +183,7 @@ def _clean_fully(row: int, record: Any, ctx: _Context, report: ImportReport, fro
     meta = record.get("meta", {})
     if not isinstance(meta, dict | Invalid):
         errors.append(("meta", "must be a JSON object"))
-    gold = record.get("gold")
+    gold = gold_value(ctx.kind, record.get("gold"))
     # Not a string (an object, a list): unhashable, and no label either.
     if gold is not None and not isinstance(gold, Invalid) and (not isinstance(gold, str) or gold not in ctx.label_set):
         errors.append(("gold", f"{gold!r} is not one of this project's labels ({', '.join(ctx.labels)})"))
@@ -211,7 +216,7 @@ def _clean_fully(row: int, record: Any, ctx: _Context, report: ImportReport, fro
         requires=requirement_ids,
         sensitive=bool(requirement_ids and ctx.sensitive.intersection(requirement_ids)),
         predictions=predictions,
-        size=sum(len(value) for value in payload.values()),
+        size=sum(len(value) if isinstance(value, str) else len(orjson.dumps(value)) for value in payload.values()),
     )
 
 

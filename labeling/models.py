@@ -76,6 +76,8 @@ class Membership(models.Model):
 class ProjectKind(models.TextChoices):
     PAIRWISE = "pairwise", "Pairwise preference"
     CATEGORICAL = "categorical", "Categorical"
+    RANKING = "ranking", "Ranking of K responses"
+    RATING = "rating", "Rating"
 
 
 class SamplingStrategy(models.TextChoices):
@@ -147,7 +149,7 @@ class Project(models.Model):
             models.CheckConstraint(
                 condition=Q(kind__in=ProjectKind.values),
                 name="project_kind_valid",
-                violation_error_message="Kind must be pairwise or categorical.",
+                violation_error_message="Kind must be pairwise, categorical, ranking or rating.",
             ),
             models.CheckConstraint(
                 condition=Q(sampling_strategy__in=SamplingStrategy.values),
@@ -208,6 +210,66 @@ PAIRWISE_LABELS: tuple[tuple[str, str, str], ...] = (
     ("both_bad", "Both bad", "4"),
 )
 DECISIVE_LABELS = ("a", "b")  # pairwise judgments that prefer one response
+
+
+class QuestionKind(models.TextChoices):
+    PAIRWISE = "pairwise", "Pairwise preference"
+    CHOICE = "choice", "One choice"
+    MULTI_CHOICE = "multi_choice", "Any choices"
+    RATING = "rating", "Rating"
+    RANKING = "ranking", "Ranking of the responses"
+    TEXT = "text", "Free text"
+    REWRITE = "rewrite", "Rewrite a response"
+
+
+class Question(models.Model):
+    """One question of a project's form (``labeling.questions`` validates the form and the answers)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="questions")
+    key = models.CharField(max_length=40, help_text="Identifier: the answer's key in judgments and exports.")
+    kind = models.CharField(max_length=16, choices=QuestionKind.choices)
+    title = models.CharField(max_length=200)
+    help = models.TextField(blank=True, max_length=2000)
+    required = models.BooleanField(default=True)
+    primary = models.BooleanField(
+        default=False, help_text="Its answer drives overlap, consensus, gold and quality (exactly one per project)."
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+    options = models.JSONField(default=list, blank=True, help_text="choice, multi_choice: [{value, title, shortcut}]")
+    min_value = models.SmallIntegerField(null=True, blank=True, help_text="rating: the lowest rating")
+    max_value = models.SmallIntegerField(null=True, blank=True, help_text="rating: the highest rating")
+    anchors = models.JSONField(default=dict, blank=True, help_text='rating: texts for ratings, {"1": "Useless"}')
+    per_response = models.BooleanField(default=False, help_text="rating: one rating per response")
+    allow_ties = models.BooleanField(default=False, help_text="ranking: responses may share a place")
+    min_length = models.PositiveIntegerField(default=0, help_text="text, rewrite: fewest characters")
+    max_length = models.PositiveIntegerField(default=20_000, help_text="text, rewrite: most characters")
+
+    objects = TenantManager()
+
+    class Meta:
+        ordering = ["project", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "key"],
+                name="question_key_unique_in_project",
+                violation_error_message="This project already has a question with this key.",
+            ),
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=Q(primary=True),
+                name="question_one_primary",
+                violation_error_message="A project has exactly one primary question.",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=QuestionKind.values),
+                name="question_kind_valid",
+                violation_error_message=("Unknown question kind."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.kind})"
 
 
 class Label(models.Model):
@@ -386,6 +448,12 @@ class Judgment(models.Model):
         blank=True,
         choices=Strength.choices,
         help_text="Pairwise with a strength scale: how much better the chosen response is. Empty otherwise.",
+    )
+    answers = models.JSONField(
+        null=True, blank=True, help_text="Projects with questions: {question key: answer}. Empty otherwise."
+    )
+    response_order = models.JSONField(
+        null=True, blank=True, help_text="Ranking and rating projects: the response indexes in the order shown."
     )
     seconds_on_task = models.FloatField(default=0, help_text="Server-side: from the lease to the submit.")
     active_seconds = models.FloatField(

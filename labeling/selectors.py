@@ -7,7 +7,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
-from labeling.models import Label, Membership, Organization, Project, Role
+from labeling.models import Label, Membership, Organization, Project, Question, Role
+from labeling.questions import Option, QuestionSpec, implied_questions
 
 
 def user_can_manage_any_organization(*, user: Any) -> bool:
@@ -25,3 +26,51 @@ def organization_admin_count(*, organization: Organization | int) -> int:
 
 def project_label_values(*, project: Project) -> set[str]:
     return set(Label.objects.for_org(project.organization_id).filter(project=project).values_list("value", flat=True))
+
+
+def question_spec(question: Question) -> QuestionSpec:
+    return QuestionSpec(
+        key=question.key,
+        kind=question.kind,
+        title=question.title,
+        help=question.help,
+        required=question.required,
+        primary=question.primary,
+        options=tuple(Option(o["value"], o["title"], o.get("shortcut", "")) for o in question.options or ()),
+        min=question.min_value,
+        max=question.max_value,
+        anchors=dict(question.anchors or {}),
+        per_response=question.per_response,
+        allow_ties=question.allow_ties,
+        min_length=question.min_length,
+        max_length=question.max_length,
+    )
+
+
+def project_stored_questions(*, project: Project) -> list[QuestionSpec]:
+    """The project's own questions in order; empty for a project with the implied single question."""
+    return project_questions_of(organization_id=project.organization_id, project_id=project.pk)
+
+
+def project_questions_of(*, organization_id: int, project_id: int) -> list[QuestionSpec]:
+    """The stored questions of a project known by id (the submit, before it locks anything)."""
+    rows = Question.objects.for_org(organization_id).filter(project_id=project_id).order_by("position", "id")
+    return [question_spec(row) for row in rows]
+
+
+def project_questions(*, project: Project) -> list[QuestionSpec]:
+    """The project's form: its stored questions, or the single question a pairwise or categorical project implies."""
+    stored = project_stored_questions(project=project)
+    if stored:
+        return stored
+    labels = Label.objects.for_org(project.organization_id).filter(project=project).order_by("position", "id")
+    return implied_questions(kind=project.kind, labels=[(row.value, row.title, row.shortcut) for row in labels])
+
+
+def projects_questions(*, organization_id: int, project_ids: list[int]) -> dict[int, list[QuestionSpec]]:
+    """Stored questions of several projects at once (the API's project list): ``{project id: [spec, …]}``."""
+    found: dict[int, list[QuestionSpec]] = {pk: [] for pk in project_ids}
+    rows = Question.objects.for_org(organization_id).filter(project_id__in=project_ids).order_by("position", "id")
+    for row in rows:
+        found[row.project_id].append(question_spec(row))
+    return found

@@ -20,14 +20,16 @@ from labeling.models import (
     Project,
     ProjectKind,
     ProjectStats,
+    Question,
     Role,
     Strength,
     Task,
     TaskStatus,
 )
+from labeling.questions import PROJECT_KIND_OF_PRIMARY, QuestionSpec, primary_labels, primary_of, questions_parse
 from labeling.queueing import job_enqueue_on_commit
 from labeling.ranking import prediction_clean, task_rank_for
-from labeling.selectors import project_label_values
+from labeling.selectors import project_label_values, project_stored_questions
 from labeling.validation import label_value_error, payload_errors
 
 
@@ -56,19 +58,87 @@ def project_ensure_pairwise_labels(*, project: Project) -> None:
         )
 
 
+def _labels_create(project: Project, labels: list[tuple[str, str, str]]) -> None:
+    Label.objects.bulk_create(
+        Label(
+            organization_id=project.organization_id,
+            project=project,
+            value=value,
+            title=title[:100],
+            shortcut=shortcut,
+            position=position,
+        )
+        for position, (value, title, shortcut) in enumerate(labels)
+    )
+
+
+def _questions_store(project: Project, specs: list[QuestionSpec]) -> None:
+    Question.objects.for_org(project.organization_id).filter(project=project).delete()
+    Question.objects.bulk_create(
+        Question(
+            organization_id=project.organization_id,
+            project=project,
+            key=spec.key,
+            kind=spec.kind,
+            title=spec.title,
+            help=spec.help,
+            required=spec.required,
+            primary=spec.primary,
+            position=position,
+            options=[{"value": o.value, "title": o.title, "shortcut": o.shortcut} for o in spec.options],
+            min_value=spec.min,
+            max_value=spec.max,
+            anchors=spec.anchors,
+            per_response=spec.per_response,
+            allow_ties=spec.allow_ties,
+            min_length=spec.min_length,
+            max_length=spec.max_length,
+        )
+        for position, spec in enumerate(specs)
+    )
+
+
+def _questions_labels(specs: list[QuestionSpec]) -> list[tuple[str, str, str]]:
+    return primary_labels(primary_of(specs))
+
+
 @transaction.atomic
 def project_create(
     *,
     organization: Organization,
     name: str,
-    kind: str,
+    kind: str | None = None,
     labels: list[tuple[str, str]] | None = None,
+    questions: list[Any] | None = None,
     **options: Any,
 ) -> Project:
-    """Create a project with its labels: the fixed four for pairwise, ``labels`` (value, title) for categorical."""
+    """Create a project with its labels: the fixed four for pairwise, ``labels`` (value, title) for categorical.
+
+    With ``questions`` (``labeling.questions``), the form decides: the kind is the primary question's (``kind``, if
+    given, must agree), and the labels are the primary question's answers (ranking and rating projects have only
+    this way in)."""
+    specs: list[QuestionSpec] = []
+    if questions is not None:
+        specs, errors = questions_parse(questions, kind=kind)
+        if errors:
+            raise ValidationError(errors)
+        if labels:
+            raise ValidationError({"labels": "give the options in the primary question, not as labels"})
+        kind = PROJECT_KIND_OF_PRIMARY[primary_of(specs).kind]
+    elif kind in (ProjectKind.RANKING, ProjectKind.RATING):
+        raise ValidationError({"questions": f"a {kind} project needs its questions (one of them primary)"})
+    if kind is None:
+        raise ValidationError({"kind": "is required (or give questions)"})
     project = Project(organization=organization, name=name, kind=kind, **options)
     project.full_clean()
     project.save()
+    if specs:
+        _questions_store(project, specs)
+        if kind == ProjectKind.PAIRWISE:
+            project_ensure_pairwise_labels(project=project)
+        else:
+            _labels_create(project, _questions_labels(specs))
+        return project
     if kind == ProjectKind.PAIRWISE:
         if labels:
             raise ValidationError({"labels": "Pairwise projects use the fixed labels a, b, tie and both_bad."})
@@ -79,15 +149,38 @@ def project_create(
     values = [value for value, _ in labels]
     if len(set(values)) != len(values):
         raise ValidationError({"labels": "Each label needs a value of its own (a value is given twice)."})
-    for position, (value, title) in enumerate(labels):
+    for value, _ in labels:
         error = label_value_error(value)
         if error:
             raise ValidationError({"labels": f"{value!r} {error}"})
-        shortcut = str(position + 1) if position < 9 else ""
-        Label.objects.create(
-            organization=organization, project=project, value=value, title=title, shortcut=shortcut, position=position
-        )
+    _labels_create(
+        project,
+        [(value, title, str(position + 1) if position < 9 else "") for position, (value, title) in enumerate(labels)],
+    )
     return project
+
+
+@transaction.atomic
+def project_questions_replace(*, project: Project, questions: list[Any]) -> list[QuestionSpec]:
+    """Replace the project's form. Allowed while it has no judgments; once it has tasks, the primary question's
+    kind and answers (its labels, which gold answers and predictions name) must stay as they are."""
+    specs, errors = questions_parse(questions, kind=project.kind)
+    if errors:
+        raise ValidationError(errors)
+    locked = Project.objects.for_org(project.organization_id).select_for_update().get(pk=project.pk)
+    if Judgment.objects.for_org(project.organization_id).filter(project=locked).exists():
+        raise ValidationError({"questions": "cannot change once the project has judgments"})
+    labels = _questions_labels(specs)
+    current = project_label_values(project=locked)
+    if {value for value, _, _ in labels} != current:
+        if Task.objects.for_org(project.organization_id).filter(project=locked).exists():
+            raise ValidationError(
+                {"questions": "the primary question's answers cannot change once the project has tasks"}
+            )
+        Label.objects.for_org(project.organization_id).filter(project=locked).delete()
+        _labels_create(locked, labels)
+    _questions_store(locked, specs)
+    return project_stored_questions(project=locked)
 
 
 #: Project settings that may change after creation (the kind fixes every task's payload shape: never).
@@ -117,7 +210,10 @@ def project_ranks_request_refresh(*, project: Project) -> None:
 
 @transaction.atomic
 def project_update(*, project: Project, **fields: Any) -> Project:
-    """Change a project's settings (``PROJECT_UPDATABLE``); a new sampling strategy re-ranks its tasks."""
+    """Change a project's settings (``PROJECT_UPDATABLE``) and, with ``questions``, its form
+    (``project_questions_replace``), all or nothing; a new sampling strategy re-ranks its tasks."""
+    if "questions" in fields:
+        project_questions_replace(project=project, questions=fields.pop("questions"))
     unknown = sorted(set(fields) - set(PROJECT_UPDATABLE))
     if unknown:
         raise ValidationError({name: "cannot be changed" for name in unknown})

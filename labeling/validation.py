@@ -22,41 +22,120 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 PAIRWISE_REQUIRED = ("prompt", "response_a", "response_b")
 PAIRWISE_OPTIONAL = ("model_a", "model_b")
 CATEGORICAL_REQUIRED = ("text",)
+MAX_RESPONSES = 9
+MAX_TURNS = 200
+ROLES = ("system", "user", "assistant")
+PAYLOAD_FIELDS = {
+    "pairwise": ("prompt", "messages", "response_a", "response_b", "model_a", "model_b"),
+    "categorical": ("text", "messages"),
+    "ranking": ("prompt", "messages", "responses"),
+    "rating": ("prompt", "messages", "responses"),
+}
 LABEL_VALUE_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 
 
+def _text_error(value: Any) -> str | None:
+    if value is None:
+        return "is required"
+    if not isinstance(value, str):
+        return f"must be text, not {type(value).__name__}"
+    if not value.strip():
+        return "must not be empty"
+    if len(value) > MAX_TEXT_CHARS:
+        return f"is longer than {MAX_TEXT_CHARS:,} characters"
+    return text_problem(value)
+
+
+def _model_error(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 200):
+        return "must be non-empty text of at most 200 characters when given"
+    return None if value is None else text_problem(value)
+
+
+def messages_errors(messages: Any, field: str = "messages") -> dict[str, str]:
+    """A conversation: a list of ``{role, content}`` turns, roles ``system``, ``user``, ``assistant``."""
+    if not isinstance(messages, list) or not 1 <= len(messages) <= MAX_TURNS:
+        return {field: f"must be a list of 1 to {MAX_TURNS} turns, each {{role, content}}"}
+    for index, turn in enumerate(messages):
+        if not isinstance(turn, dict) or set(turn) != {"role", "content"}:
+            return {f"{field}[{index}]": "must be an object with exactly role and content"}
+        if turn["role"] not in ROLES:
+            return {f"{field}[{index}].role": f"must be one of {', '.join(ROLES)}"}
+        if (problem := _text_error(turn["content"])) is not None:
+            return {f"{field}[{index}].content": problem}
+    if messages[-1]["role"] == "assistant" and len(messages) == 1:
+        return {field: "must include the user's turn, not only an assistant's"}
+    return {}
+
+
+def responses_errors(responses: Any, *, least: int) -> dict[str, str]:
+    """``responses``: a list of ``least`` to 9 ``{text, model?}``."""
+    if not isinstance(responses, list) or not least <= len(responses) <= MAX_RESPONSES:
+        return {"responses": f"must be a list of {least} to {MAX_RESPONSES} responses, each {{text, model}}"}
+    for index, response in enumerate(responses):
+        if not isinstance(response, dict) or "text" not in response or set(response) - {"text", "model"}:
+            return {f"responses[{index}]": "must be an object with text and an optional model"}
+        if (problem := _text_error(response["text"])) is not None:
+            return {f"responses[{index}].text": problem}
+        if (problem := _model_error(response.get("model"))) is not None:
+            return {f"responses[{index}].model": problem}
+    return {}
+
+
+def _context_errors(payload: dict[str, Any], text_field: str) -> dict[str, str]:
+    """Exactly one of ``text_field`` (a string) or ``messages`` (a conversation)."""
+    has_text, has_messages = payload.get(text_field) is not None, payload.get("messages") is not None
+    if has_text and has_messages:
+        return {"messages": f"give either {text_field} or messages, not both"}
+    if has_messages:
+        return messages_errors(payload["messages"])
+    error = _text_error(payload.get(text_field))
+    return {} if error is None else {text_field: error if has_text else "is required (or give messages)"}
+
+
+def payload_fields(kind: str) -> tuple[str, ...]:
+    """Every field a task of ``kind`` may have."""
+    return PAYLOAD_FIELDS.get(kind, ())
+
+
 def payload_errors(kind: str, payload: Any) -> dict[str, str]:
-    """Problems with ``payload`` for a project of ``kind`` (``pairwise`` or ``categorical``)."""
-    if kind == "pairwise":
-        required, optional = PAIRWISE_REQUIRED, PAIRWISE_OPTIONAL
-    elif kind == "categorical":
-        required, optional = CATEGORICAL_REQUIRED, ()
-    else:
+    """Problems with ``payload`` for a project of ``kind`` (pairwise, categorical, ranking or rating)."""
+    if kind not in PAYLOAD_FIELDS:
         return {"kind": f"unknown project kind {kind!r}"}
+    allowed = PAYLOAD_FIELDS[kind]
     if not isinstance(payload, dict):
-        return {"payload": f"must be a JSON object with {', '.join(required)}; got {type(payload).__name__}"}
+        needs = "text or messages" if kind == "categorical" else "prompt or messages, and the responses"
+        return {"payload": f"must be a JSON object with {needs}; got {type(payload).__name__}"}
     errors: dict[str, str] = {}
-    for field in required:
-        value = payload.get(field)
-        if value is None:
-            errors[field] = "is required"
-        elif not isinstance(value, str):
-            errors[field] = f"must be text, not {type(value).__name__}"
-        elif not value.strip():
-            errors[field] = "must not be empty"
-        elif len(value) > MAX_TEXT_CHARS:
-            errors[field] = f"is longer than {MAX_TEXT_CHARS:,} characters"
-        elif (problem := text_problem(value)) is not None:
-            errors[field] = problem
-    for field in optional:
-        value = payload.get(field)
-        if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 200):
-            errors[field] = "must be non-empty text of at most 200 characters when given"
-        elif value is not None and (problem := text_problem(value)) is not None:
-            errors[field] = problem
-    for field in sorted(set(payload) - set(required) - set(optional)):
-        errors[field] = f"is not a {kind} field (allowed: {', '.join(required + optional)}); put extra data in meta"
+    if kind == "categorical":
+        errors |= _context_errors(payload, "text")
+    else:
+        errors |= _context_errors(payload, "prompt")
+    if kind == "pairwise":
+        for field in ("response_a", "response_b"):
+            if (problem := _text_error(payload.get(field))) is not None:
+                errors[field] = problem
+        for field in PAIRWISE_OPTIONAL:
+            if (problem := _model_error(payload.get(field))) is not None:
+                errors[field] = problem
+    elif kind in ("ranking", "rating"):
+        errors |= responses_errors(payload.get("responses"), least=2 if kind == "ranking" else 1)
+    for field in sorted(set(payload) - set(allowed)):
+        errors[field] = f"is not a {kind} field (allowed: {', '.join(allowed)}); put extra data in meta"
     return errors
+
+
+def gold_value(kind: str, gold: Any) -> Any:
+    """A row's ``gold`` as the label it is stored as: a rating or a ranking's best index may come as a number, a
+    ranking's gold as the whole order (its first place counts). Anything else is returned as given, to be refused
+    by the label check."""
+    if kind in ("rating", "ranking") and isinstance(gold, int) and not isinstance(gold, bool):
+        return str(gold)
+    if kind == "ranking" and isinstance(gold, list) and gold:
+        first = gold[0]
+        if isinstance(first, int) and not isinstance(first, bool):
+            return str(first)
+    return gold
 
 
 def label_value_error(value: Any) -> str | None:

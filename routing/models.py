@@ -186,6 +186,12 @@ class Lease(models.Model):
     is_gold = models.BooleanField(default=False)
     is_sensitive = models.BooleanField(default=False)
     a_left = models.BooleanField(null=True, blank=True, help_text="Pairwise: response A is shown on the left.")
+    response_order = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Ranking and rating projects: a permutation of 0-8; the task's K responses show in this order "
+        "(indexes below K).",
+    )
     leased_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)

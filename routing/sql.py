@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+import orjson
+
 from labeling.db import execute, fetch_one, is_postgres, timestamp
 from routing.models import LeaseState
 
@@ -102,9 +104,9 @@ LIMIT 1
 
 _INSERT_LEASE = """
 INSERT INTO routing_assignment
-  (organization_id, project_id, task_id, annotator_id, state, is_gold, is_sensitive, a_left, leased_at, expires_at,
-   skip_reason)
-VALUES (%s, %s, %s, %s, 'active', %s, %s, %s, %s, %s, '')
+  (organization_id, project_id, task_id, annotator_id, state, is_gold, is_sensitive, a_left, response_order,
+   leased_at, expires_at, skip_reason)
+VALUES (%s, %s, %s, %s, 'active', %s, %s, %s, %s{json}, %s, %s, '')
 RETURNING id
 """
 
@@ -117,13 +119,14 @@ WHERE id = %(id)s AND state = 'active'
 """
 
 _LOCK_LEASE_AND_TASK = """
-SELECT a.state, a.expires_at > %(now)s AS live, a.task_id, a.a_left, a.project_id,
+SELECT a.state, a.expires_at > %(now)s AS live, a.task_id, a.a_left, a.response_order, a.project_id,
        p.kind, p.min_judgments, p.max_judgments, p.consensus_threshold, p.strength_scale, t.gold_label,
        (SELECT count(*) FROM labeling_label lb WHERE lb.project_id = a.project_id AND lb.value = %(label)s),
        COALESCE((SELECT m.paused_at FROM labeling_membership m
                  WHERE m.organization_id = a.organization_id AND m.user_id = a.annotator_id),
                 (SELECT s.paused_at FROM quality_annotatorscore s
-                 WHERE s.project_id = a.project_id AND s.annotator_id = a.annotator_id)) AS paused_at
+                 WHERE s.project_id = a.project_id AND s.annotator_id = a.annotator_id)) AS paused_at,
+       (SELECT count(*) FROM labeling_question q WHERE q.project_id = a.project_id) AS questions
 FROM routing_assignment a
 JOIN labeling_project p ON p.id = a.project_id
 JOIN labeling_task t ON t.id = a.task_id
@@ -137,9 +140,9 @@ _MARK_TASK_STARTED = "UPDATE labeling_task SET is_started = %s WHERE id = %s"
 
 _INSERT_ANNOTATION = """
 INSERT INTO labeling_annotation
-  (organization_id, project_id, task_id, annotator_id, label, a_left, strength, seconds_on_task, active_seconds,
-   client_id, created_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+  (organization_id, project_id, task_id, annotator_id, label, a_left, strength, answers, response_order,
+   seconds_on_task, active_seconds, client_id, created_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s{json}, %s{json}, %s, %s, %s, %s)
 ON CONFLICT DO NOTHING
 RETURNING id
 """
@@ -177,6 +180,7 @@ class LeaseAndTask(NamedTuple):
     live: bool  # not expired at the submit's ``now``
     task_id: int
     a_left: bool | None  # pairwise: response A was shown on the left
+    response_order: Any  # ranking and rating: the lease's permutation of 0-8 (JSON; text on SQLite)
     project_id: int
     kind: str
     min_judgments: int
@@ -186,6 +190,16 @@ class LeaseAndTask(NamedTuple):
     gold_label: str | None
     label_known: int  # how many of the project's labels have the posted value (0 or 1)
     paused_at: datetime | None  # the membership's pause, else the quality pause in this project
+    questions: int  # the project's stored questions (0: the implied single question, no answers)
+
+
+def _json_cast() -> str:
+    """A JSON parameter (sent as text) into a ``jsonb`` column on PostgreSQL; SQLite stores the text."""
+    return "::jsonb" if is_postgres() else ""
+
+
+def json_param(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
 
 
 def membership_lock(*, org: int, user: int) -> None:
@@ -243,7 +257,7 @@ def live_leases(*, task: int, now: datetime) -> int:
 def insert_lease(values: Sequence[Any]) -> int:
     """The new active lease's id; ``values`` in ``_INSERT_LEASE``'s column order (a partial unique index refuses
     a second active lease of the annotator in the project)."""
-    row = fetch_one(_INSERT_LEASE, values)
+    row = fetch_one(_INSERT_LEASE.format(json=_json_cast()), values)
     assert row is not None
     return int(row[0])
 
@@ -270,5 +284,5 @@ def task_mark_started(*, task: int) -> int:
 
 def insert_judgment(values: Sequence[Any]) -> int | None:
     """The new judgment's id, or ``None`` when a unique constraint (client id, task and annotator) refused it."""
-    row = fetch_one(_INSERT_ANNOTATION, values)
+    row = fetch_one(_INSERT_ANNOTATION.format(json=_json_cast()), values)
     return int(row[0]) if row else None

@@ -12,8 +12,18 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from labeling.db import timestamp
+from labeling.db import json_value, timestamp
 from labeling.models import Judgment, Membership, Project, Task
+from labeling.questions import (
+    QuestionSpec,
+    answers_clean,
+    answers_errors,
+    primary_label,
+    primary_of,
+    response_count,
+    shown_order,
+)
+from labeling.selectors import project_questions_of
 from labeling.services import judgment_by_client_id, judgment_errors, judgment_validate
 from labeling.validation import text_problem
 from quality.consensus import task_settle
@@ -38,6 +48,8 @@ def _judgment_store(
             judgment.label,
             judgment.a_left,
             judgment.strength,
+            sql.json_param(judgment.answers),
+            sql.json_param(judgment.response_order),
             float(judgment.seconds_on_task),
             judgment.active_seconds,
             judgment.client_id,
@@ -64,17 +76,33 @@ def _judgment_store(
     return judgment, True
 
 
+def answers_label(questions: list[QuestionSpec], answers: Any, *, payload: dict[str, Any]) -> str:
+    """The ``label`` that valid ``answers`` give (the primary question's answer); ``ValidationError`` naming every
+    question whose answer is wrong, or ``answers`` itself when the project has no questions."""
+    if not questions:
+        raise ValidationError({"answers": "this project has no questions: send its label instead"})
+    errors = answers_errors(questions, answers, n_responses=response_count(payload))
+    if errors:
+        raise ValidationError(errors)
+    primary = primary_of(questions)
+    return primary_label(primary, answers[primary.key])
+
+
 def judgment_submit(
     *,
     lease: Lease,
-    label: str,
+    label: str = "",
     client_id: str,
     seconds: float,
     actor: Any,
     active_seconds: float | None = None,
     strength: int | None = None,
+    answers: dict[str, Any] | None = None,
 ) -> Judgment:
     """Store ``actor``'s judgment on their lease and move the task towards consensus, in one transaction.
+
+    A project with questions takes ``answers`` (``labeling.questions``; the primary answer becomes the label) and
+    no ``label``; others take ``label``.
 
     The same ``client_id`` again (double click, retry after a timeout) returns the first judgment. A lease
     that expired, was skipped or belongs to someone else raises ``LeaseError`` and writes nothing, and so does any
@@ -89,6 +117,13 @@ def judgment_submit(
         if isinstance(value, str) and (problem := text_problem(value)) is not None:
             raise ValidationError({name: problem})
     org = lease.organization_id
+    n_responses = 0
+    if answers is not None:
+        payload = lease.task.payload
+        n_responses = response_count(payload)
+        label = answers_label(
+            project_questions_of(organization_id=org, project_id=lease.project_id), answers, payload=payload
+        )
     with transaction.atomic():
         now = timezone.now()
         row = sql.lock_lease_and_task(lease=lease.pk, org=org, label=str(label), now=now)
@@ -104,6 +139,8 @@ def judgment_submit(
         if row.paused_at is not None:
             # Refused, not stored and excluded: the lease is released by the router's next call for them.
             raise paused_error()
+        if row.questions and answers is None:
+            raise ValidationError({"answers": "are required: this project has questions"})
         errors = judgment_errors(
             kind=row.kind,
             label=label,
@@ -125,6 +162,8 @@ def judgment_submit(
             label=label,
             a_left=a_left,
             strength=strength,
+            answers=None if answers is None else answers_clean(answers),
+            response_order=shown_order(json_value(row.response_order), n_responses),
             seconds_on_task=float(seconds),
             active_seconds=None if active_seconds is None else float(active_seconds),
             client_id=client_id,
@@ -151,6 +190,7 @@ def judgment_record(
     a_left: bool | None = None,
     seconds_on_task: float = 0.0,
     strength: int | None = None,
+    answers: dict[str, Any] | None = None,
 ) -> Judgment:
     """Store one judgment without a lease (imports, the demo seed) and settle the task. Idempotent: the same
     ``client_id`` returns the first row. Annotators' judgments go through ``annotation_submit``, which also checks
@@ -159,6 +199,9 @@ def judgment_record(
     if existing is not None:
         return existing
     project: Project = task.project
+    questions = project_questions_of(organization_id=task.organization_id, project_id=task.project_id)
+    if questions or answers is not None:
+        label = answers_label(questions, answers, payload=task.payload)
     judgment_validate(
         project=project,
         label=label,
@@ -180,6 +223,7 @@ def judgment_record(
             label=label,
             a_left=a_left,
             strength=strength,
+            answers=None if answers is None else answers_clean(answers),
             seconds_on_task=float(seconds_on_task),
             client_id=client_id,
             created_at=timezone.now(),

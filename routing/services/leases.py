@@ -31,6 +31,7 @@ from labeling.models import (
     Project,
     ProjectKind,
 )
+from labeling.questions import K_RESPONSE_KINDS, MAX_RESPONSES
 from quality.models import AnnotatorScore
 from routing import sql
 from routing.models import Lease, LeaseState
@@ -146,6 +147,7 @@ def _lease(
         state=ACTIVE,
         is_gold=is_gold,
         a_left=bool(_rng.getrandbits(1)) if project.kind == ProjectKind.PAIRWISE else None,
+        response_order=_rng.sample(range(MAX_RESPONSES), MAX_RESPONSES) if project.kind in K_RESPONSE_KINDS else None,
         is_sensitive=sensitive,
         leased_at=now,
         expires_at=now + timedelta(seconds=project.lease_ttl_seconds),
@@ -160,6 +162,7 @@ def _lease(
             is_gold,
             sensitive,
             lease.a_left,
+            sql.json_param(lease.response_order),
             timestamp(now),
             timestamp(lease.expires_at),
         ]

@@ -53,7 +53,8 @@ def test_create_pairwise_and_categorical(api_a: KeyClient, tenancy: Tenancy) -> 
     ("body", "field"),
     [
         ({"kind": "pairwise"}, "name"),
-        ({"name": "X", "kind": "ranking"}, "kind"),
+        ({"name": "X", "kind": "ranking"}, "questions"),
+        ({"name": "X", "kind": "sorting"}, "kind"),
         ({"name": "X", "kind": "categorical"}, "labels"),
         (
             {

@@ -31,6 +31,7 @@ def _tables() -> set[str]:
 def test_the_renames_keep_tables_columns_and_rows_both_ways(tenancy: Tenancy) -> None:
     assert Judgment._meta.db_table == "labeling_annotation" and Lease._meta.db_table == "routing_assignment"
     assert ProjectStats._meta.get_field("judgments").column == "annotations"
+    _migrate(AFTER)  # the tables as the renames left them (later migrations add others)
     tables = _tables()
     try:
         old = _migrate(BEFORE).loader.project_state(BEFORE).apps
@@ -52,5 +53,6 @@ def test_the_renames_keep_tables_columns_and_rows_both_ways(tenancy: Tenancy) ->
     finally:
         _migrate(AFTER)
     assert _tables() == tables
-    assert Judgment.objects.get(pk=row.pk).client_id == "before-the-rename"
     assert not {"labeling_judgment", "routing_lease"} & _tables()
+    _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    assert Judgment.objects.get(pk=row.pk).client_id == "before-the-rename"
