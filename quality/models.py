@@ -56,6 +56,7 @@ class Flag(models.TextChoices):
     VERBOSITY_BIASED = "verbosity_biased", "Verbosity bias"
     TOO_FAST = "too_fast", "Too fast"
     LOW_GOLD_ACCURACY = "low_gold_accuracy", "Low gold accuracy"
+    STRAIGHT_LINING = "straight_lining", "Straight-lining"
 
 
 class AnnotatorScore(models.Model):
@@ -105,6 +106,15 @@ class AnnotatorScore(models.Model):
     verbosity_biased = models.BooleanField(default=False)
     too_fast = models.BooleanField(default=False)
     low_gold_accuracy = models.BooleanField(default=False)
+    straight_lining = models.BooleanField(
+        default=False, help_text="Half or more of 10+ judgments gave every response and aspect the same rating."
+    )
+    straight_lining_share = models.FloatField(null=True, blank=True)
+    form_scores = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Per question: rating leniency (offset, low, high, n) or ranking Kendall tau against consensus.",
+    )
     # Pause in this project (routing gives no task while paused_at is set)
     paused_at = models.DateTimeField(null=True, blank=True)
     pause_reason = models.CharField(max_length=300, blank=True)
@@ -159,6 +169,9 @@ class ProjectQuality(models.Model):
         default=list, help_text="Judgments by consensus label (rows) and given label (columns), in label order."
     )
     priors = models.JSONField(default=dict, help_text="Dawid-Skene class priors.")
+    questions = models.JSONField(
+        default=dict, blank=True, help_text="Per question of the form: its agreement (alpha, Kendall's W) and counts."
+    )
     seconds = models.FloatField(default=0, help_text="How long the recompute took.")
     computed_at = models.DateTimeField()
 

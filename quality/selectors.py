@@ -14,11 +14,14 @@ from typing import Any
 import numpy as np
 from django.db import connection
 from django.db.models import Case, IntegerField, Max, TextField, Value, When
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import MD5, Cast, Coalesce, Length
 from numpy.typing import NDArray
 
+from labeling.db import json_value
 from labeling.models import Judgment, Label, Project, ProjectKind, Task, TaskStatus
+from labeling.questions import QuestionSpec
+from labeling.selectors import project_stored_questions
 from quality import pgarrays
 from quality.models import AnnotatorScore, ModelRanking, ProjectQuality, QualityJob
 
@@ -351,3 +354,62 @@ __all__ = [
     "quality_job",
     "stale_project_ids",
 ]
+
+
+@dataclass(frozen=True)
+class FormAnswers:
+    """The answers of a project with questions, aligned with ``ProjectData``'s judgments (index ``j``).
+
+    ``answers[j]`` is judgment ``j``'s answers (``{}`` when it has none), ``task_k[t]`` task ``t``'s number of
+    responses and ``task_models[t]`` the model of each of them (``""`` unknown).
+    """
+
+    questions: list[QuestionSpec]
+    answers: list[dict[str, Any]]
+    task_k: NDArray[np.int64]
+    task_models: list[list[str]]
+
+
+def _response_models(project: Project) -> dict[int, list[str]]:
+    """Each task's response models (``""`` for none), without reading the responses' texts on PostgreSQL."""
+    org = project.organization_id
+    if connection.vendor == "postgresql":
+        sql = f"""
+            SELECT id, ARRAY(SELECT COALESCE(r ->> 'model', '') FROM jsonb_array_elements(payload -> 'responses') r)
+            FROM {Task._meta.db_table}
+            WHERE organization_id = %s AND project_id = %s AND jsonb_typeof(payload -> 'responses') = 'array'
+        """  # noqa: S608 (the table name is a constant)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [org, project.pk])
+            return {pk: list(names) for pk, names in cursor.fetchall()}
+    rows = Task.objects.for_org(org).filter(project=project).values_list("id", KeyTransform("responses", "payload"))
+    found: dict[int, list[str]] = {}
+    for pk, listed in rows.iterator(chunk_size=CHUNK):
+        listed = json_value(listed)
+        if isinstance(listed, list):
+            found[pk] = [str(item.get("model") or "") for item in listed]
+    return found
+
+
+def form_answers(*, project: Project, data: ProjectData) -> FormAnswers | None:
+    """The answers and the tasks' responses of ``project`` for the form figures; ``None`` without questions."""
+    questions = project_stored_questions(project=project)
+    if not questions:
+        return None
+    org = project.organization_id
+    by_id: dict[int, Any] = dict(
+        Judgment.objects.for_org(org).filter(project=project).values_list("id", "answers").iterator(chunk_size=CHUNK)
+    )
+    answers = [json_value(by_id.get(pk)) or {} for pk in data.j_ids.tolist()]
+    models = _response_models(project)
+    task_models: list[list[str]] = []
+    for pk in data.task_ids.tolist():
+        listed = models.get(pk)
+        if listed is not None:
+            task_models.append(listed)
+        elif project.kind == ProjectKind.PAIRWISE:
+            task_models.append(["", ""])
+        else:
+            task_models.append([])
+    task_k = np.array([len(models) for models in task_models], dtype=np.int64)
+    return FormAnswers(questions=questions, answers=answers, task_k=task_k, task_models=task_models)

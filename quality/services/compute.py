@@ -35,7 +35,9 @@ import numpy as np
 import numeric
 from labeling.models import Project, ProjectKind
 from quality.models import Flag
-from quality.selectors import ProjectData
+from quality.selectors import FormAnswers, ProjectData
+from quality.services.form_figures import FormFigures, form_figures
+from quality.services.leaderboards import Battles
 
 ALPHA = 0.01  # BH-adjusted significance for the bias flags
 RANDOM_ALPHA = 0.05  # and for random clicking, whose test already demands a clear shortfall (RANDOM_MARGIN)
@@ -150,6 +152,7 @@ def _judgment_figures(data: ProjectData, project: Project, window: np.ndarray) -
         Flag.LOW_GOLD_ACCURACY: (gold.n >= project.pause_min_gold)
         & (np.nan_to_num(gold.high, nan=1.0) < project.pause_gold_threshold),
         Flag.POSITION_BIASED: np.zeros(n, dtype=bool),
+        Flag.STRAIGHT_LINING: np.zeros(n, dtype=bool),  # set from the form figures (``_compute``)
     }
     if project.kind == ProjectKind.PAIRWISE and data.n_judgments:
         a, b = data.labels.index("a"), data.labels.index("b")
@@ -231,9 +234,16 @@ class Computed:
     figures: dict[str, Any]
     overall: dict[str, Any]
     battles: Battles | None
+    form: FormFigures | None = None
 
 
-def _compute(data: ProjectData, project: Project, window: np.ndarray, report: Progress = _no_progress) -> Computed:
+def _compute(
+    data: ProjectData,
+    project: Project,
+    window: np.ndarray,
+    report: Progress = _no_progress,
+    form: FormAnswers | None = None,
+) -> Computed:
     """Everything the job stores, from the arrays. The work that needs no consensus (per-judgment annotator
     figures, the model ranking) runs on a helper thread while Dawid-Skene runs on this one: numpy releases the GIL
     inside its sorts and array loops, so on two cores the two overlap (about 0.2 s of 1 s on a million
@@ -243,6 +253,8 @@ def _compute(data: ProjectData, project: Project, window: np.ndarray, report: Pr
         base = pool.submit(_judgment_figures, data, project, window)
         agreement = pool.submit(_project_figures, data, counts)
         ranking = pool.submit(_battles, data) if project.kind == ProjectKind.PAIRWISE else None
+        ranked = project.kind == ProjectKind.RANKING
+        questions = pool.submit(form_figures, data, form, leaderboard=ranked) if form is not None else None
         report("consensus (Dawid-Skene)", 0.35)
         consensus = _consensus(data, counts)
         report("annotator scores and bias tests", 0.55)
@@ -251,7 +263,14 @@ def _compute(data: ProjectData, project: Project, window: np.ndarray, report: Pr
         overall = agreement.result() | {"confusion": _confusion(data, consensus)}
         report("model ranking (Bradley-Terry)", 0.8)
         battles = ranking.result() if ranking is not None else None
-    return Computed(consensus, figures, overall, battles)
+        report("question figures", 0.85)
+        questions_figures = questions.result() if questions is not None else None
+    if questions_figures is not None:
+        if questions_figures.straight_flag is not None:
+            figures["flags"][Flag.STRAIGHT_LINING] = questions_figures.straight_flag
+        if ranked:
+            battles = questions_figures.leaderboard
+    return Computed(consensus, figures, overall, battles, questions_figures)
 
 
 def _project_figures(data: ProjectData, counts: np.ndarray) -> dict[str, Any]:
@@ -285,18 +304,6 @@ def _confusion(data: ProjectData, consensus: Consensus) -> list[list[int]]:
     reference = consensus.labels[data.j_task] if data.n_judgments else np.zeros(0, dtype=np.int64)
     known = reference >= 0
     return np.bincount(reference[known] * k + data.j_label[known], minlength=k * k).reshape(k, k).tolist()
-
-
-@dataclass
-class Battles:
-    models: list[str]
-    theta: np.ndarray
-    low: np.ndarray
-    high: np.ndarray
-    wins: np.ndarray
-    losses: np.ndarray
-    ties: np.ndarray
-    regularised: bool
 
 
 def _battles(data: ProjectData) -> Battles | None:

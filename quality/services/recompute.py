@@ -32,9 +32,10 @@ from quality.models import (
     RecomputeStatus,
     TaskConsensus,
 )
-from quality.selectors import ProjectData, project_data
+from quality.selectors import ProjectData, form_answers, project_data
 from quality.services import compute
-from quality.services.compute import Battles, Consensus, Progress, _finite, _no_progress
+from quality.services.compute import Computed, Consensus, Progress, _finite, _no_progress
+from quality.services.leaderboards import Battles
 
 logger = logging.getLogger("concord.jobs")
 
@@ -84,16 +85,15 @@ def project_quality_recompute(*, project_id: int, progress: Progress = _no_progr
             _lock(project.pk)
             report("reading judgments", 0.05)
             data = project_data(project=project)
+            form = form_answers(project=project, data=data)
             previous, window = _pause_window(project, data)
-            computed = compute._compute(data, project, window, report)
+            computed = compute._compute(data, project, window, report, form)
             report("saving", 0.9)
             now = timezone.now()
             _write_consensus(project, data, computed.consensus, now)
-            _write_scores(project, data, computed.consensus, computed.figures, previous, now)
+            _write_scores(project, data, computed, previous, now)
             _write_rankings(project, computed.battles, now)
-            snapshot = _write_snapshot(
-                project, data, computed.consensus, computed.overall, now, time.monotonic() - started
-            )
+            snapshot = _write_snapshot(project, data, computed, now, time.monotonic() - started)
     except Exception as error:
         _job_update(project, status=RecomputeStatus.FAILED, finished_at=timezone.now(), error=repr(error)[:2000])
         raise
@@ -212,13 +212,9 @@ def _upsert_consensus_postgres(
 
 
 def _write_scores(
-    project: Project,
-    data: ProjectData,
-    consensus: Consensus,
-    figures: dict[str, Any],
-    previous: dict[int, AnnotatorScore],
-    now: Any,
+    project: Project, data: ProjectData, computed: Computed, previous: dict[int, AnnotatorScore], now: Any
 ) -> None:
+    consensus, figures, form = computed.consensus, computed.figures, computed.form
     flags = figures["flags"]
     gold, consistency, peers = figures["gold"], figures["consistency"], figures["peers"]
     position, verbosity = figures.get("position"), figures.get("verbosity")
@@ -273,6 +269,10 @@ def _write_scores(
                 self_consistency=_num(consistency.rate, i),
                 self_consistency_pairs=int(consistency.pairs[i]),
                 **{flag.value: bool(flags[flag][i]) for flag in Flag},
+                straight_lining_share=_num(form.straight_share, i)
+                if form is not None and form.straight_share is not None
+                else None,
+                form_scores=form.annotators.get(i, {}) if form is not None else {},
                 paused_at=paused_at,
                 pause_reason=reason,
                 computed_at=now,
@@ -323,8 +323,9 @@ def _write_rankings(project: Project, battles: Battles | None, now: Any) -> None
 
 
 def _write_snapshot(
-    project: Project, data: ProjectData, consensus: Consensus, overall: dict[str, Any], now: Any, seconds: float
+    project: Project, data: ProjectData, computed: Computed, now: Any, seconds: float
 ) -> ProjectQuality:
+    consensus, overall = computed.consensus, computed.overall
     normal = overall["n_normal"]
     snapshot, _ = ProjectQuality.objects.update_or_create(
         project=project,
@@ -343,6 +344,7 @@ def _write_snapshot(
             "label_counts": overall["label_counts"],
             "confusion": overall["confusion"],
             "priors": dict(zip(data.labels, np.round(consensus.priors, 6).tolist(), strict=True)),
+            "questions": computed.form.questions if computed.form is not None else {},
             "seconds": round(seconds, 3),
             "computed_at": now,
         },
