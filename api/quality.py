@@ -25,7 +25,8 @@ class ProjectQualityView(TenantAPIView):
         snapshot = ProjectQuality.objects.for_org(org).filter(project=project).order_by("-computed_at").first()
         job = QualityJob.objects.for_org(org).filter(project=project).first()
         fields = ("n_judgments", "n_tasks", "n_complete", "n_annotators", "completion", "fleiss_kappa", "fleiss_items")
-        fields += ("krippendorff_alpha", "percent_agreement", "label_counts", "confusion", "priors", "computed_at")
+        fields += ("krippendorff_alpha", "percent_agreement", "label_counts", "confusion", "priors", "questions")
+        fields += ("computed_at",)
         return Response(
             {
                 "snapshot": model_to_dict(snapshot, fields=fields) | {"computed_at": snapshot.computed_at}

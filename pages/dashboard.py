@@ -20,11 +20,13 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from labeling.models import Label, Project
+from labeling.models import Label, Project, ProjectKind
+from labeling.selectors import project_stored_questions
 from pages import charts
 from quality.models import AnnotatorScore, Flag, ModelRanking, ProjectQuality, QualityJob, RecomputeStatus
 from quality.selectors import latest_quality, model_rankings, quality_history, quality_job
 from quality.services import ALPHA, EFFECT, MIN_FLAG_JUDGMENTS, RANDOM_ALPHA, RANDOM_MARGIN, progress_key
+from quality.services.form_figures import STRAIGHT_LINING_MIN, STRAIGHT_LINING_SHARE
 
 DASH = "—"
 _FLAG_COUNT = sum((Cast(name, IntegerField()) for name in Flag.values), Value(0))
@@ -55,8 +57,10 @@ SORTS: dict[str, Any] = {
     "verbosity": F("verbosity_rate"),
     "flags": _FLAG_COUNT,
     "paused": F("paused_at"),
+    "questions": F("straight_lining_share"),
 }
 DEFAULT_SORT = ("annotator", "asc")
+PAIRWISE_FLAGS = (Flag.POSITION_BIASED.label, Flag.VERBOSITY_BIASED.label)
 
 
 def flag_help(project: Project) -> list[tuple[str, str]]:
@@ -80,6 +84,11 @@ def flag_help(project: Project) -> list[tuple[str, str]]:
             f"{EFFECT:.0%} (exact McNemar test, {tests}).",
         ),
         (Flag.TOO_FAST.label, f"Median time per judgment below {project.too_fast_seconds:g} seconds."),
+        (
+            Flag.STRAIGHT_LINING.label,
+            f"At least {STRAIGHT_LINING_SHARE:.0%} of {STRAIGHT_LINING_MIN} or more judgments gave every response "
+            "the same rating on every per-response rating question (three or more ratings each).",
+        ),
         (
             Flag.LOW_GOLD_ACCURACY.label,
             f"At least {project.pause_min_gold} gold judgments, and even the upper end of the 95% interval of gold "
@@ -145,9 +154,16 @@ class Header:
     aria_sort: str  # "ascending" / "descending" on the current column, "" elsewhere
 
 
-def headers(sort: str, direction: str) -> list[Header]:
+#: Columns about the two sides of a pairwise task: shown for pairwise projects only.
+PAIRWISE_COLUMNS = ("position", "verbosity")
+
+
+def headers(sort: str, direction: str, *, pairwise: bool = True, questions: bool = False) -> list[Header]:
     result = []
-    for key, title in COLUMNS:
+    columns = [(key, title) for key, title in COLUMNS if pairwise or key not in PAIRWISE_COLUMNS]
+    if questions:
+        columns.insert(columns.index(("flags", "Flags")), ("questions", "Questions"))
+    for key, title in columns:
         current = key == sort
         toggled = "desc" if current and direction == "asc" else "asc"
         aria = ("ascending" if direction == "asc" else "descending") if current else ""
@@ -172,6 +188,7 @@ class AnnotatorRow:
     position_detail: str
     verbosity: str
     verbosity_detail: str
+    questions: list[str]
     flags: list[str]
     paused: bool
     pause_text: str
@@ -208,12 +225,54 @@ def annotator_row(score: AnnotatorScore) -> AnnotatorRow:
             if score.verbosity_n
             else ""
         ),
+        questions=question_scores(score),
         flags=[Flag(name).label for name in score.flags],
         paused=score.paused,
         pause_text=f"Paused since {when(score.paused_at)}" if score.paused else "Active",
         pause_reason=score.pause_reason,
         unpause_text=unpause_text,
     )
+
+
+def question_scores(score: AnnotatorScore) -> list[str]:
+    """The annotator's figures per question: a rating's leniency (with its 95% interval), a ranking's tau."""
+    lines = []
+    for key, figures in sorted((score.form_scores or {}).items()):
+        if "leniency" in figures and _ok(figures["leniency"]):
+            interval = ""
+            if _ok(figures.get("low")) and _ok(figures.get("high")):
+                interval = f" [{figures['low']:+.2f}, {figures['high']:+.2f}]"
+            lines.append(f"{key}: leniency {figures['leniency']:+.2f}{interval}, n = {figures['n']}")
+        elif "tau" in figures and _ok(figures["tau"]):
+            lines.append(f"{key}: \N{GREEK SMALL LETTER TAU} {figures['tau']:.2f} vs consensus, n = {figures['n']}")
+    if score.straight_lining_share is not None:
+        lines.append(f"straight-lined {percent(score.straight_lining_share)}")
+    return lines
+
+
+def question_rows(*, project: Project, snapshot: ProjectQuality | None) -> list[tuple[str, str, str, str]]:
+    """Each question of the form: (key, title, agreement, count) from the latest snapshot."""
+    figures = snapshot.questions if snapshot is not None else {}
+    rows = []
+    for spec in project_stored_questions(project=project):
+        found = figures.get(spec.key, {})
+        if spec.kind == "rating":
+            agreement = (
+                f"\N{GREEK SMALL LETTER ALPHA} {number(found.get('alpha_interval'))} interval, "
+                f"{number(found.get('alpha_ordinal'))} ordinal"
+            )
+            count = f"{found.get('n', 0)} ratings"
+        elif spec.kind == "ranking":
+            agreement = f"Kendall's W {number(found.get('kendall_w'))}"
+            count = f"{found.get('n', 0)} rankings"
+        elif spec.primary:
+            agreement = "see the figures above"
+            count = f"{found.get('n', 0)} answers" if found else ""
+        else:
+            agreement = DASH
+            count = f"{found.get('n', 0)} answers"
+        rows.append((spec.key, f"{spec.title} ({spec.kind}{', primary' if spec.primary else ''})", agreement, count))
+    return rows
 
 
 def project_score(*, project: Project, score_id: int) -> AnnotatorScore | None:
@@ -357,6 +416,8 @@ class QualityPage:
     stale_confusion: bool
     label_table: list[tuple[str, str, int]]
     flag_help: list[tuple[str, str]]
+    questions: list[tuple[str, str, str, str]]
+    pairwise: bool
 
 
 def quality_page(*, project: Project, sort: str | None, direction: str | None) -> QualityPage:
@@ -368,6 +429,8 @@ def quality_page(*, project: Project, sort: str | None, direction: str | None) -
     label_table = label_rows(labels, latest.label_counts if latest else {})
     matrix = confusion_matrix(labels, latest)
     rankings = model_rankings(project=project)
+    pairwise = project.kind == ProjectKind.PAIRWISE
+    questions = question_rows(project=project, snapshot=latest)
     return QualityPage(
         project=project,
         figures=snapshot_figures(latest) if latest else [],
@@ -378,7 +441,7 @@ def quality_page(*, project: Project, sort: str | None, direction: str | None) -
             "confusion": confusion_chart(labels, matrix),
             "models": models_chart(rankings),
         },
-        headers=headers(sort, direction),
+        headers=headers(sort, direction, pairwise=pairwise, questions=bool(questions)),
         sort=sort,
         direction=direction,
         annotators=[annotator_row(s) for s in sorted_scores(project=project, sort=sort, direction=direction)],
@@ -386,7 +449,13 @@ def quality_page(*, project: Project, sort: str | None, direction: str | None) -
         regularised=any(row.regularised for row in rankings),
         stale_confusion=latest is not None and bool(latest.confusion) and matrix is None,
         label_table=label_table,
-        flag_help=flag_help(project),
+        flag_help=[
+            (term, text)
+            for term, text in flag_help(project)
+            if (pairwise or term not in PAIRWISE_FLAGS) and (questions or term != Flag.STRAIGHT_LINING.label)
+        ],
+        questions=questions,
+        pairwise=pairwise,
     )
 
 

@@ -3,6 +3,11 @@ leaves them.
 
 The vote share decides until the quality engine has scored every judging annotator; from then their fitted
 Dawid-Skene confusion matrices and the project's priors (``quality.sql``) give the posterior that decides.
+
+By the primary question's kind (``labeling.questions``): a pairwise or choice label as above; a ranking settles on
+its best response (the label is the response ranked first: the share of rankings that agree on the best, or its
+posterior); a rating settles on its median (the lower median), once the share of ratings within one point of it
+reaches the threshold (the posterior is not used: it would treat neighbouring ratings as disagreeing).
 Callers hold the task's row lock (``task_settle``) or let ``tasks_settle`` take the locks in id order.
 """
 
@@ -17,12 +22,21 @@ from django.utils import timezone
 
 import numeric
 from labeling.db import execute, timestamp
-from labeling.models import Project, Task, TaskResolution, TaskStatus
+from labeling.models import Project, ProjectKind, Task, TaskResolution, TaskStatus
 from quality import sql
+
+RATING = ProjectKind.RATING.value
 
 
 def task_settle(
-    task_id: int, project_id: int, is_gold: bool, now: datetime, min_j: int, max_j: int, threshold: float
+    task_id: int,
+    project_id: int,
+    is_gold: bool,
+    now: datetime,
+    min_j: int,
+    max_j: int,
+    threshold: float,
+    kind: str = "pairwise",
 ) -> None:
     """Recount the task's judgments from rows and settle its status (the caller holds the task's lock)."""
     evidence = sql.judgment_evidence(task=task_id)
@@ -38,7 +52,8 @@ def task_settle(
         min_judgments=min_j,
         max_judgments=max_j,
         threshold=threshold,
-        posterior=_posterior(evidence, project_id) if len(evidence) >= min_j else None,
+        posterior=_posterior(evidence, project_id) if len(evidence) >= min_j and kind != RATING else None,
+        ordinal=kind == RATING,
     )
     # completed_at: kept while the task stays complete, set when it becomes complete, cleared if it reopens.
     execute(
@@ -89,6 +104,7 @@ def consensus_outcome(
     max_judgments: int,
     threshold: float,
     posterior: Mapping[str, float] | None = None,
+    ordinal: bool = False,
 ) -> tuple[str, str, str | None, int]:
     """(status, resolution, consensus label, extra judgments) of a normal task with these label counts.
 
@@ -97,10 +113,21 @@ def consensus_outcome(
     annotator, ``posterior`` (Dawid-Skene) replaces the vote share: its most probable label completes the task once
     its probability reaches ``threshold``, so two skilled annotators can settle what three careless ones cannot.
     Otherwise it asks for one more judgment, until ``max_judgments``, where it completes with "no consensus".
+    ``ordinal`` (ratings, labels are whole numbers): the lower median leads, and its share counts every rating
+    within one point of it.
     """
     n = sum(counts.values())
     if n < min_judgments:
         return TaskStatus.OPEN, TaskResolution.NONE, None, 0
+    if ordinal:
+        values = sorted(int(label) for label, count in counts.items() for _ in range(count))
+        median = values[(n - 1) // 2]
+        near = sum(1 for value in values if abs(value - median) <= 1)
+        if near / n >= threshold:
+            return TaskStatus.COMPLETE, TaskResolution.CONSENSUS, str(median), max(0, n - min_judgments)
+        if n >= max_judgments:
+            return TaskStatus.COMPLETE, TaskResolution.NO_CONSENSUS, None, max(0, n - min_judgments)
+        return TaskStatus.OPEN, TaskResolution.NONE, None, n + 1 - min_judgments
     if posterior:
         ranked_posterior = sorted(posterior.items(), key=lambda item: -item[1])
         leader, probability = ranked_posterior[0]
@@ -132,6 +159,7 @@ def task_progress_refresh(*, task: Task, project: Project) -> Task:
             project.min_judgments,
             project.max_judgments,
             project.consensus_threshold,
+            project.kind,
         )
     task.refresh_from_db()
     return task
@@ -162,7 +190,12 @@ def tasks_settle(*, project: Project, task_ids: Collection[int], now: datetime |
                 settled.append(sql.Settled(task_id, len(judged), None, None, None, None, True))
                 continue
             posterior = None
-            if len(judged) >= project.min_judgments and all(confusion is not None for _, confusion in judged):
+            ordinal = project.kind == RATING
+            if (
+                not ordinal
+                and len(judged) >= project.min_judgments
+                and all(confusion is not None for _, confusion in judged)
+            ):
                 if not priors:
                     priors.append(sql.project_priors(project=project.pk))
                 posterior = _posterior_with(judged, priors[0])
@@ -172,6 +205,7 @@ def tasks_settle(*, project: Project, task_ids: Collection[int], now: datetime |
                 max_judgments=project.max_judgments,
                 threshold=project.consensus_threshold,
                 posterior=posterior,
+                ordinal=ordinal,
             )
             settled.append(sql.Settled(task_id, len(judged), status, resolution, consensus_label, extra, False))
         sql.tasks_settled_write(settled, now)

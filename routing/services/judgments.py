@@ -34,7 +34,7 @@ from routing.services.leases import ACTIVE, LeaseError, lease_error, paused_erro
 
 
 def _judgment_store(
-    judgment: Judgment, *, is_gold: bool, min_judgments: int, max_judgments: int, threshold: float
+    judgment: Judgment, *, is_gold: bool, min_judgments: int, max_judgments: int, threshold: float, kind: str
 ) -> tuple[Judgment, bool]:
     """Insert ``judgment`` (the caller holds its task's row lock), settle the task and queue the project's stats
     refresh on commit; ``(judgment, True)``. A row with the same ``client_id`` (a concurrent retry) wins: it is
@@ -71,6 +71,7 @@ def _judgment_store(
         min_judgments,
         max_judgments,
         threshold,
+        kind,
     )
     project_stats_request_refresh(project_ids=[judgment.project_id])
     return judgment, True
@@ -175,6 +176,7 @@ def judgment_submit(
             min_judgments=row.min_judgments,
             max_judgments=row.max_judgments,
             threshold=row.consensus_threshold,
+            kind=row.kind,
         )
         if created:
             sql.lease_submit(lease=lease.pk, now=now)
@@ -234,6 +236,7 @@ def judgment_record(
             min_judgments=project.min_judgments,
             max_judgments=project.max_judgments,
             threshold=project.consensus_threshold,
+            kind=project.kind,
         )
     task.refresh_from_db()
     return judgment

@@ -11,10 +11,15 @@ import choix
 import krippendorff
 import numpy as np
 import pytest
+from django.test import Client
+from django.urls import reverse
 from scipy import stats
 
+from labeling.apikeys import api_key_create
 from labeling.models import ProjectKind
 from labeling.services import project_create, task_create
+from pages.dashboard import headers
+from quality.consensus import consensus_outcome
 from quality.models import AnnotatorScore, ModelRanking, ProjectQuality
 from quality.services import project_quality_recompute
 from routing.services import judgment_record
@@ -120,3 +125,72 @@ def test_the_recompute_stores_every_questions_figures(rich: Any, django_capture_
 def test_a_plain_project_keeps_empty_question_figures(tenancy: Tenancy) -> None:
     snapshot = project_quality_recompute(project_id=tenancy.project_a.pk)
     assert snapshot is not None and snapshot.questions == {}
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        ({"5": 2, "6": 1}, ("complete", "consensus", "5")),  # all within one point of the median 5
+        ({"1": 1, "4": 1, "7": 1}, ("open", "", None)),  # spread: ask for another
+        ({"2": 1, "6": 2}, ("complete", "consensus", "6")),  # 2 of 3 within one point of 6: 0.67 >= 0.6
+    ],
+)
+def test_a_rating_primary_settles_on_its_median_within_one_point(counts: dict[str, int], expected: Any) -> None:
+    outcome = consensus_outcome(counts, min_judgments=3, max_judgments=5, threshold=0.6, ordinal=True)
+    assert outcome[:3] == expected
+
+
+def test_a_rating_primary_without_agreement_ends_without_consensus() -> None:
+    counts = {"1": 2, "4": 1, "7": 2}
+    assert consensus_outcome(counts, min_judgments=3, max_judgments=5, threshold=0.7, ordinal=True)[:3] == (
+        "complete",
+        "no_consensus",
+        None,
+    )
+
+
+def test_a_ranking_primary_settles_on_the_best_response(tenancy: Tenancy) -> None:
+    questions = [{"key": "rank", "kind": "ranking", "title": "Rank", "primary": True}]
+    project = project_create(organization=tenancy.org_a, name="Ranks", questions=questions, min_judgments=2)
+    row = rich_task(0)
+    task = task_create(project=project, external_id="t", payload={"prompt": "p", "responses": row["responses"]})
+    people = [factories.make_member(tenancy.org_a) for _ in range(3)]
+    judgment_record(task=task, annotator=people[0], label="", client_id="1", answers={"rank": [2, 0, 1, 3]})
+    judgment_record(task=task, annotator=people[1], label="", client_id="2", answers={"rank": [2, 1, 0, 3]})
+    task.refresh_from_db()
+    assert (task.status, task.consensus_label) == ("complete", "2")
+
+
+def test_the_dashboard_shows_each_questions_agreement_and_no_pairwise_columns(
+    rich: Any, tenancy: Tenancy, client: Any
+) -> None:
+    project, _, _ = rich
+    project_quality_recompute(project_id=project.pk)
+    client.force_login(tenancy.manager_a)
+    page = client.get(reverse("quality", args=[project.pk])).content.decode()
+    assert 'id="questions-heading"' in page and "Kendall&#x27;s W" in page and "interval" in page
+    assert "Left-choice rate" not in page and "Longer-wins rate" not in page
+    assert "Straight-lining" in page and "straight-lined 100%" in page
+    assert "helpfulness: leniency" in page and "rank: τ" in page
+    # A plain pairwise project keeps its columns and shows no questions section.
+    project_quality_recompute(project_id=tenancy.project_a.pk)
+    page = client.get(reverse("quality", args=[tenancy.project_a.pk])).content.decode()
+    assert 'id="questions-heading"' not in page
+    titles = {header.title for header in headers("annotator", "asc", pairwise=True)}
+    assert {"Left-choice rate", "Longer-wins rate"} <= titles and "Questions" not in titles
+    titles = {header.title for header in headers("annotator", "asc", pairwise=False)}
+    assert not {"Left-choice rate", "Longer-wins rate"} & titles
+
+
+def test_the_api_reads_the_question_figures(rich: Any, tenancy: Tenancy) -> None:
+    project, _, _ = rich
+    project_quality_recompute(project_id=project.pk)
+    key = api_key_create(organization=tenancy.org_a, name="reader", read_only=True)[1]
+    headers_ = {"Authorization": f"Bearer {key}"}
+    body = Client().get(f"/api/v1/projects/{project.pk}/quality", headers=headers_).json()
+    assert body["snapshot"]["questions"]["rank"]["kendall_w"] is not None
+    rows = Client().get(f"/api/v1/projects/{project.pk}/annotators/", headers=headers_).json()["results"]
+    assert sum(row["straight_lining"] for row in rows) == 1 and all("form_scores" in row for row in rows)
+    other = api_key_create(organization=tenancy.org_b, name="other")[1]
+    response = Client().get(f"/api/v1/projects/{project.pk}/quality", headers={"Authorization": f"Bearer {other}"})
+    assert response.status_code == 404
