@@ -1,6 +1,7 @@
 """The quality recompute at scale: a million pairwise judgments on PostgreSQL, timed step by step.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/concord .venv/bin/python bench/quality.py [--reuse]
+    DATABASE_URL=… .venv/bin/python bench/quality.py --form rich   # a million ratings: see bench/quality_forms.py
 
 Builds a fresh database ``<name>_bench_quality`` (dropped and re-created on every run; ``--reuse`` keeps the last
 one and only forgets its quality results) holding one pairwise project of ``--tasks`` tasks (default 333,334:
@@ -46,6 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import bench_database, configure_django, print_command
+from bench.quality_forms import DEFAULT_TASKS, build_form, measure_form
 
 QUEUE = "bench-quality"
 SHIFT = 50  # annotators per shift
@@ -249,9 +251,9 @@ def measure(args: argparse.Namespace) -> None:
         assert project.kind == ProjectKind.PAIRWISE
         now = timezone.now()
         clock.run("write consensus", recompute._write_consensus, project, data, consensus, now)
-        clock.run("write scores", recompute._write_scores, project, data, consensus, figures, previous, now)
+        clock.run("write scores", recompute._write_scores, project, data, computed, previous, now)
         clock.run("write rankings", recompute._write_rankings, project, battles, now)
-        clock.run("write snapshot", recompute._write_snapshot, project, data, consensus, overall, now, 0.0)
+        clock.run("write snapshot", recompute._write_snapshot, project, data, computed, now, 0.0)
         commit_started = time.perf_counter()
     clock.times["commit"] = time.perf_counter() - commit_started
     steps = clock.times
@@ -266,7 +268,7 @@ def measure(args: argparse.Namespace) -> None:
     n_judgments, n_tasks, n_annotators = data.n_judgments, data.n_tasks, int(data.annotator_ids.size)
     kept = figures["peers"].kappa.size
     consensus_labels, majority = consensus.labels, numeric.majority_vote(consensus.counts, on_tie="first")[0]
-    del data, consensus, figures, overall, battles, previous, window
+    del data, consensus, figures, overall, battles, previous, window, computed
     gc.collect()
 
     # Second run: the whole job, its phases from its progress callback.
@@ -579,37 +581,42 @@ def stopping_rule(project: Any, truth: np.ndarray) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", type=int, default=333_334)
+    parser.add_argument("--form", choices=["pairwise", "rich"], default="pairwise")
+    parser.add_argument("--tasks", type=int, help=f"default 333,334 (pairwise), {DEFAULT_TASKS:,} (rich)")
     parser.add_argument("--annotators", type=int, default=1_000)
     parser.add_argument("--models", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reuse", action="store_true", help="measure the previous run's database again, unbuilt")
     parser.add_argument("--child", choices=["build", "reset", "measure"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    rich = args.form == "rich"
+    if args.tasks is None:
+        args.tasks = DEFAULT_TASKS if rich else 333_334
     if not args.child:
         print_command(args)
     if args.child:  # a child process, on the bench database
         configure_django(os.environ["DATABASE_URL"], queue=QUEUE)
         if args.child == "build":
             started = time.perf_counter()
-            build(args.tasks, args.annotators, args.models, args.seed)
+            (build_form if rich else build)(args.tasks, args.annotators, args.models, args.seed)
             print(f"built {args.tasks:,} tasks, {3 * args.tasks:,} judgments in {time.perf_counter() - started:.0f} s")
         elif args.child == "reset":
             reset()
         else:
-            measure(args)
+            (measure_form if rich else measure)(args)
         return
-    if args.annotators % SHIFT:
+    if args.annotators % SHIFT and not rich:
         sys.exit(f"--annotators must be a multiple of {SHIFT}")
     # This process stays small (no Django, no data): a child's peak RSS counts its parent's at the fork on Linux.
+    suffix = "bench_quality_rich" if rich else "bench_quality"
     if args.reuse:
         server = urlsplit(os.environ.get("DATABASE_URL", ""))
-        url = urlunsplit(server._replace(path=f"/{server.path.strip('/') or 'concord'}_bench_quality"))
+        url = urlunsplit(server._replace(path=f"/{server.path.strip('/') or 'concord'}_{suffix}"))
     else:
-        url = bench_database("bench_quality")
+        url = bench_database(suffix)
     env = {**os.environ, "DATABASE_URL": url}
     options = ["--tasks", str(args.tasks), "--annotators", str(args.annotators), "--models", str(args.models)]
-    options += ["--seed", str(args.seed)]
+    options += ["--seed", str(args.seed), "--form", args.form]
     for child in ("reset" if args.reuse else "build", "measure"):
         step = subprocess.run([sys.executable, __file__, *options, "--child", child], env=env, check=False)  # noqa: S603
         if step.returncode:

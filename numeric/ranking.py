@@ -33,6 +33,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._keys import group_keys
+from .stats import normal_quantile
 
 __all__ = [
     "annotator_tau",
@@ -40,6 +41,7 @@ __all__ = [
     "kendalls_w",
     "mean_ranks",
     "plackett_luce",
+    "plackett_luce_information_intervals",
     "plackett_luce_intervals",
     "project_w",
     "ranks_from_orders",
@@ -601,3 +603,65 @@ def plackett_luce_intervals(
     replicates = np.concatenate(fits, axis=0)
     low, high = np.quantile(replicates, [tail, 1.0 - tail], axis=0)
     return low, high
+
+
+def plackett_luce_information(n_items: int, orders: ArrayLike, theta: ArrayLike) -> FloatArray:
+    """The Plackett-Luce Fisher information ``(n_items, n_items)`` at ``theta`` (minus the log-likelihood's Hessian).
+
+    Every stage of every ranking, choosing among the items ``C`` still unplaced with probabilities ``p = softmax
+    (theta_C)``, adds ``diag(p) - p p^T`` on ``C``; identical rankings are summed once with their count. Vectorised
+    over rankings: a loop over the ``L`` positions and pairs of positions only. ``orders`` as in
+    :func:`plackett_luce`.
+    """
+    n, array = _item_orders(n_items, orders)
+    theta = np.asarray(theta, dtype=np.float64)
+    if theta.shape != (n,):
+        raise ValueError(f"theta must have shape ({n},), got {theta.shape}.")
+    distinct, counts = _distinct_rankings(n, array)
+    weights = counts.astype(np.float64)
+    lengths = (distinct >= 0).sum(axis=1)
+    information = np.zeros(n * n)
+    for stage in range(max(distinct.shape[1] - 1, 0)):
+        rows = lengths - 1 > stage  # rankings that still choose at this stage
+        if not rows.any():
+            break
+        items = distinct[rows, stage:]
+        valid = items >= 0
+        safe = np.where(valid, items, 0)
+        logits = np.where(valid, theta[safe], -np.inf)
+        strengths = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p = strengths / strengths.sum(axis=1, keepdims=True)
+        w = weights[rows]
+        width = items.shape[1]
+        for a in range(width):
+            on_a = valid[:, a]
+            index = safe[on_a, a] * (n + 1)  # the diagonal entry (i, i)
+            information += np.bincount(index, weights=w[on_a] * p[on_a, a], minlength=n * n)
+            for b in range(width):
+                both = on_a & valid[:, b]
+                index = safe[both, a] * n + safe[both, b]
+                information -= np.bincount(index, weights=w[both] * p[both, a] * p[both, b], minlength=n * n)
+    return information.reshape(n, n)
+
+
+def plackett_luce_information_intervals(
+    n_items: int, orders: ArrayLike, theta: ArrayLike, *, alpha: float = 0.0, level: float = 0.95
+) -> tuple[FloatArray, FloatArray]:
+    """Wald intervals ``(low, high)`` for the centred :func:`plackett_luce` estimate ``theta``, from the observed
+    information: the centred estimate's covariance is the pseudo-inverse of the Fisher information plus the
+    penalty's curvature ``2 alpha`` (the likelihood is flat along a common shift, which centring removes).
+
+    For many rankings, where they agree with :func:`plackett_luce_intervals` (the asymptotic normality of the
+    maximum-likelihood estimate) at a small fraction of its cost: the bootstrap refits the model 200 times.
+    """
+    n, array = _item_orders(n_items, orders)
+    alpha = _check_fit_options(alpha, 1.0, 1)
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}.")
+    estimate = np.asarray(theta, dtype=np.float64)
+    information = plackett_luce_information(n, array, estimate) + 2.0 * alpha * np.eye(n)
+    centre = np.eye(n) - 1.0 / n
+    covariance = centre @ np.linalg.pinv(centre @ information @ centre, hermitian=True) @ centre
+    z = float(normal_quantile(np.array([(1.0 + level) / 2.0]))[0])
+    half = z * np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    return estimate - half, estimate + half

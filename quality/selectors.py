@@ -12,6 +12,7 @@ from itertools import islice
 from typing import Any
 
 import numpy as np
+import orjson
 from django.db import connection
 from django.db.models import Case, IntegerField, Max, TextField, Value, When
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
@@ -370,6 +371,20 @@ class FormAnswers:
     task_models: list[list[str]]
 
 
+def _answers(project: Project, data: ProjectData) -> list[dict[str, Any]]:
+    """Every judgment's answers in ``data``'s judgment order; on PostgreSQL as text, decoded by orjson."""
+    org = project.organization_id
+    if connection.vendor == "postgresql":
+        sql = f"SELECT id, answers::text FROM {Judgment._meta.db_table} WHERE organization_id = %s AND project_id = %s"  # noqa: S608
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [org, project.pk])
+            by_id = {pk: orjson.loads(text) if text else None for pk, text in cursor.fetchall()}
+    else:
+        rows = Judgment.objects.for_org(org).filter(project=project).values_list("id", "answers")
+        by_id = {pk: json_value(value) for pk, value in rows.iterator(chunk_size=CHUNK)}
+    return [by_id.get(pk) or {} for pk in data.j_ids.tolist()]
+
+
 def _response_models(project: Project) -> dict[int, list[str]]:
     """Each task's response models (``""`` for none), without reading the responses' texts on PostgreSQL."""
     org = project.organization_id
@@ -396,11 +411,7 @@ def form_answers(*, project: Project, data: ProjectData) -> FormAnswers | None:
     questions = project_stored_questions(project=project)
     if not questions:
         return None
-    org = project.organization_id
-    by_id: dict[int, Any] = dict(
-        Judgment.objects.for_org(org).filter(project=project).values_list("id", "answers").iterator(chunk_size=CHUNK)
-    )
-    answers = [json_value(by_id.get(pk)) or {} for pk in data.j_ids.tolist()]
+    answers = _answers(project, data)
     models = _response_models(project)
     task_models: list[list[str]] = []
     for pk in data.task_ids.tolist():

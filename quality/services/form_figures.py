@@ -18,6 +18,7 @@ what this returns (``quality.services.recompute``). What is computed, per questi
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -57,28 +58,29 @@ def _flat_order(value: Any) -> list[int]:
     return order
 
 
+def _answered(key: str, form: FormAnswers) -> tuple[np.ndarray, list[Any]]:
+    """The judgments that answer ``key`` (indexes) and their answers."""
+    values = [answers.get(key) for answers in form.answers]
+    index = np.fromiter((value is not None for value in values), dtype=bool, count=len(values))
+    return np.flatnonzero(index), [value for value in values if value is not None]
+
+
 def _rating_arrays(
     key: str, per_response: bool, data: ProjectData, form: FormAnswers
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(judgment, unit, annotator, value) of every rating of question ``key``; unit = task * 9 + response."""
-    judgment: list[int] = []
-    unit: list[int] = []
-    values: list[float] = []
-    for j, answers in enumerate(form.answers):
-        value = answers.get(key)
-        if value is None:
-            continue
-        base = int(data.j_task[j]) * MAX_K
-        if per_response:
-            judgment.extend([j] * len(value))
-            unit.extend(range(base, base + len(value)))
-            values.extend(value)
-        else:
-            judgment.append(j)
-            unit.append(base)
-            values.append(value)
-    j_index = np.asarray(judgment, dtype=np.int64)
-    return j_index, np.asarray(unit, dtype=np.int64), data.j_annotator[j_index], np.asarray(values, dtype=np.float64)
+    judgments, answered = _answered(key, form)
+    if per_response:
+        lengths = np.fromiter(map(len, answered), dtype=np.int64, count=len(answered))
+        values = np.fromiter(itertools.chain.from_iterable(answered), dtype=np.float64, count=int(lengths.sum()))
+        judgment = np.repeat(judgments, lengths)
+        starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        response = np.arange(values.size) - starts
+    else:
+        values = np.asarray(answered, dtype=np.float64)
+        judgment, response = judgments, np.zeros(judgments.size, dtype=np.int64)
+    unit = data.j_task[judgment] * MAX_K + response
+    return judgment, unit, data.j_annotator[judgment], values
 
 
 def _rating_figures(key: str, per_response: bool, data: ProjectData, form: FormAnswers, out: FormFigures) -> Any:
@@ -107,25 +109,24 @@ def _rating_figures(key: str, per_response: bool, data: ProjectData, form: FormA
     return judgment, values
 
 
-def _ranking_figures(key: str, data: ProjectData, form: FormAnswers, out: FormFigures, models: bool) -> None:
-    by_k: dict[int, tuple[list[int], list[list[int]]]] = {}
-    for j, answers in enumerate(form.answers):
-        value = answers.get(key)
-        if value is not None:
-            order = _flat_order(value)
-            judgments, orders = by_k.setdefault(len(order), ([], []))
-            judgments.append(j)
-            orders.append(order)
+def _ranking_figures(
+    key: str, ties: bool, data: ProjectData, form: FormAnswers, out: FormFigures, models: bool
+) -> None:
+    judgments, answered = _answered(key, form)
+    if ties:
+        answered = [_flat_order(value) for value in answered]
+    lengths = np.fromiter(map(len, answered), dtype=np.int64, count=len(answered))
     m = int(data.annotator_ids.size)
     n_tasks = max(data.n_tasks, 1)
     tau_sum, tau_n = np.zeros(m), np.zeros(m, dtype=np.int64)
-    w_weighted, w_weight, n = 0.0, 0, 0
+    w_weighted, w_weight = 0.0, 0
+    codes = _task_model_codes(form) if models else None
     model_orders: list[np.ndarray] = []
-    for k, (judgments, orders) in sorted(by_k.items()):
-        j_index = np.asarray(judgments, dtype=np.int64)
-        array = np.asarray(orders, dtype=np.int64)
+    for k in np.unique(lengths).tolist():
+        chosen = np.flatnonzero(lengths == k)
+        j_index = judgments[chosen]
+        array = np.array([answered[i] for i in chosen.tolist()], dtype=np.int64).reshape(-1, k)
         tasks, annotators = data.j_task[j_index], data.j_annotator[j_index]
-        n += j_index.size
         per_task = np.bincount(tasks, minlength=n_tasks)
         weight = int(np.clip(per_task - 1, 0, None).sum())
         if weight:
@@ -137,28 +138,37 @@ def _ranking_figures(key: str, data: ProjectData, form: FormAnswers, out: FormFi
         seen = count > 0
         tau_sum[seen] += np.nan_to_num(mean_tau[seen]) * count[seen]
         tau_n += count
-        if models:
-            model_orders.append(_model_codes(tasks, array, form, k))
+        if codes is not None:
+            named = codes[0][tasks[:, np.newaxis], array]  # model codes, best first
+            distinct = np.sort(named, axis=1)
+            usable = (named >= 0).all(axis=1) & (distinct[:, 1:] != distinct[:, :-1]).all(axis=1)
+            padded = np.full((int(usable.sum()), MAX_K), -1, dtype=np.int64)
+            padded[:, :k] = named[usable]
+            model_orders.append(padded)
     out.questions[key] = {
         "kind": "ranking",
-        "n": n,
+        "n": int(judgments.size),
         "kendall_w": round(w_weighted / w_weight, 6) if w_weight else None,
         "tasks_2plus": w_weight,
     }
     for i in np.flatnonzero(tau_n > 0).tolist():
         out.annotators.setdefault(i, {})[key] = {"tau": _finite(tau_sum[i] / tau_n[i], 4), "n": int(tau_n[i])}
-    if models and model_orders:
-        out.leaderboard = plackett_luce_board([row for chunk in model_orders for row in chunk.tolist()])
+    if codes is not None and model_orders:
+        orders = np.concatenate(model_orders)
+        used = np.unique(orders[orders >= 0])
+        remap = np.full(len(codes[1]) + 1, -1, dtype=np.int64)
+        remap[used] = np.arange(used.size)
+        out.leaderboard = plackett_luce_board([codes[1][i] for i in used.tolist()], remap[orders])
 
 
-def _model_codes(tasks: np.ndarray, orders: np.ndarray, form: FormAnswers, k: int) -> np.ndarray:
-    """Each ranking as model names (ordered), ``None`` rows where a model is unknown or repeated."""
-    rows = np.empty(tasks.size, dtype=object)
-    for row, (task, order) in enumerate(zip(tasks.tolist(), orders.tolist(), strict=True)):
-        names = form.task_models[task]
-        named = [names[index] for index in order] if len(names) == k else []
-        rows[row] = named if named and all(named) and len(set(named)) == k else None
-    return rows
+def _task_model_codes(form: FormAnswers) -> tuple[np.ndarray, list[str]]:
+    """``(n_tasks, 9)`` model codes of every task's responses (``-1``: no response or no model) and the names."""
+    names = sorted({name for models in form.task_models for name in models if name})
+    code = {name: i for i, name in enumerate(names)}
+    table = np.full((len(form.task_models), MAX_K), -1, dtype=np.int64)
+    for t, models in enumerate(form.task_models):
+        table[t, : len(models)] = [code.get(name, -1) for name in models[:MAX_K]]
+    return table, names
 
 
 def form_figures(data: ProjectData, form: FormAnswers, *, leaderboard: bool) -> FormFigures:
@@ -173,10 +183,10 @@ def form_figures(data: ProjectData, form: FormAnswers, *, leaderboard: bool) -> 
                 straight_j.append(judgment)
                 straight_v.append(values)
         elif spec.kind == "ranking":
-            _ranking_figures(spec.key, data, form, out, leaderboard)
+            _ranking_figures(spec.key, spec.allow_ties, data, form, out, leaderboard)
         else:
-            answered = sum(1 for answers in form.answers if answers.get(spec.key) not in (None, "", []))
-            out.questions[spec.key] = {"kind": spec.kind, "n": answered}
+            _, answered = _answered(spec.key, form)
+            out.questions[spec.key] = {"kind": spec.kind, "n": sum(1 for value in answered if value not in ("", []))}
     if straight_j:
         m = int(data.annotator_ids.size)
         groups = np.concatenate(straight_j)

@@ -15,6 +15,9 @@ from numeric import ranking
 
 PL_PRIOR: Final = 0.01
 BOOTSTRAP_REPLICATES: Final = 200
+#: Above this many rankings, Plackett-Luce intervals come from the observed information (Wald), which the bootstrap
+#: matches at that size (``tests/quality/test_metrics_ranking.py``), instead of 200 refits.
+BOOTSTRAP_MAX_RANKINGS: Final = 20_000
 
 
 @dataclass
@@ -29,33 +32,33 @@ class Battles:
     regularised: bool
 
 
-def plackett_luce_board(rankings: list[list[str] | None]) -> Battles | None:
-    """Plackett-Luce strengths of the models from rankings of their responses (model names best first; ``None``
-    rows are skipped). ``wins`` = ranked first, ``losses`` = ranked last, ``ties`` = the places between, so that
-    ``battles`` (their sum) is how many rankings the model appeared in. ``None`` with fewer than two models."""
-    rows = [row for row in rankings if row is not None]
-    if not rows:
-        return None
-    names = sorted({name for row in rows for name in row})
-    if len(names) < 2:
-        return None
-    code = {name: i for i, name in enumerate(names)}
-    width = max(len(row) for row in rows)
-    orders = np.full((len(rows), width), -1, dtype=np.int64)
-    for r, row in enumerate(rows):
-        orders[r, : len(row)] = [code[name] for name in row]
+def plackett_luce_board(names: list[str], orders: np.ndarray) -> Battles | None:
+    """Plackett-Luce strengths of the models ``names`` from rankings of their responses: ``orders`` is ``(n, L)``,
+    model codes best first, ``-1`` padding. ``wins`` = ranked first, ``losses`` = ranked last, ``ties`` = the places
+    between, so that ``battles`` (their sum) is how many rankings the model appeared in. Intervals: a bootstrap of
+    200 refits up to ``BOOTSTRAP_MAX_RANKINGS`` rankings, Wald intervals from the observed information above.
+    ``None`` without rankings or with fewer than two models."""
     n = len(names)
+    if orders.shape[0] == 0 or n < 2:
+        return None
+
+    def fit(alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        theta = ranking.plackett_luce(n, orders, alpha=alpha)
+        if orders.shape[0] > BOOTSTRAP_MAX_RANKINGS:
+            low, high = ranking.plackett_luce_information_intervals(n, orders, theta, alpha=alpha)
+        else:
+            low, high = ranking.plackett_luce_intervals(n, orders, n_boot=BOOTSTRAP_REPLICATES, seed=0, alpha=alpha)
+        return theta, low, high
+
     regularised = False
     try:
-        theta = ranking.plackett_luce(n, orders)
-        low, high = ranking.plackett_luce_intervals(n, orders, n_boot=BOOTSTRAP_REPLICATES, seed=0)
+        theta, low, high = fit(0.0)
     except ValueError:
         regularised = True
-        theta = ranking.plackett_luce(n, orders, alpha=PL_PRIOR)
-        low, high = ranking.plackett_luce_intervals(n, orders, n_boot=BOOTSTRAP_REPLICATES, seed=0, alpha=PL_PRIOR)
+        theta, low, high = fit(PL_PRIOR)
     lengths = (orders >= 0).sum(axis=1)
     firsts = np.bincount(orders[:, 0], minlength=n)
-    lasts = np.bincount(orders[np.arange(len(rows)), lengths - 1], minlength=n)
+    lasts = np.bincount(orders[np.arange(orders.shape[0]), lengths - 1], minlength=n)
     appearances = np.bincount(orders[orders >= 0], minlength=n)
     return Battles(
         models=names,

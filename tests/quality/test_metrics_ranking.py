@@ -464,3 +464,47 @@ def test_module_is_pure_numpy() -> None:
     assert {name.split(".")[0] for name in imported} <= {"__future__", "math", "typing", "numpy"}
     for name in ranking.__all__:
         assert getattr(ranking, name).__doc__, name
+
+
+def _pl_log_likelihood(theta: np.ndarray, rows: list[list[int]]) -> float:
+    total = 0.0
+    for row in rows:
+        for stage in range(len(row) - 1):
+            rest = theta[row[stage:]]
+            total += theta[row[stage]] - np.log(np.exp(rest).sum())
+    return total
+
+
+def test_the_plackett_luce_information_is_minus_the_hessian_of_the_log_likelihood() -> None:
+    rng = np.random.default_rng(3)
+    rows = [list(rng.permutation(5)[: rng.integers(2, 6)]) for _ in range(60)]
+    orders = np.full((len(rows), 5), -1)
+    for r, row in enumerate(rows):
+        orders[r, : len(row)] = row
+    theta = rng.normal(0, 0.5, 5)
+    step = 1e-4
+    hessian = np.zeros((5, 5))
+    for i in range(5):
+        for j in range(5):
+            e_i, e_j = np.eye(5)[i] * step, np.eye(5)[j] * step
+            hessian[i, j] = (
+                _pl_log_likelihood(theta + e_i + e_j, rows)
+                - _pl_log_likelihood(theta + e_i - e_j, rows)
+                - _pl_log_likelihood(theta - e_i + e_j, rows)
+                + _pl_log_likelihood(theta - e_i - e_j, rows)
+            ) / (4 * step * step)
+    information = ranking.plackett_luce_information(5, orders, theta)
+    np.testing.assert_allclose(information, -hessian, atol=1e-4)
+
+
+def test_information_intervals_agree_with_the_bootstrap_on_many_rankings() -> None:
+    rng = np.random.default_rng(11)
+    strength = np.array([1.0, 0.5, 0.0, -0.5, -1.0, 0.2])
+    orders = np.array([np.argsort(-(strength + rng.gumbel(size=6)))[:4] for _ in range(3000)])
+    theta = ranking.plackett_luce(6, orders)
+    low, high = ranking.plackett_luce_information_intervals(6, orders, theta)
+    boot_low, boot_high = ranking.plackett_luce_intervals(6, orders, n_boot=200, seed=0)
+    assert np.all(low < theta) and np.all(theta < high)
+    np.testing.assert_allclose(high - low, boot_high - boot_low, rtol=0.2)
+    with pytest.raises(ValueError, match="theta"):
+        ranking.plackett_luce_information_intervals(6, orders, theta[:5])
