@@ -20,6 +20,7 @@ from django.forms.fields import InvalidJSONInput
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from backoffice.admin.questions import FormLink, QuestionInline, QuestionInlineFormSet, project_has_judgments
 from backoffice.admin.routing import ProjectRequirementInline, TaskRequirementInline
@@ -342,7 +343,9 @@ class TaskForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 14, "cols": 100, "class": "vLargeTextField", "spellcheck": "false"}),
         help_text=(
             'Pairwise: {"prompt": "…", "response_a": "…", "response_b": "…", "model_a": "optional", '
-            '"model_b": "optional"}. Categorical: {"text": "…"}.'
+            '"model_b": "optional"}. Categorical: {"text": "…"}. Ranking (2-9 responses) and rating (1-9): '
+            '{"prompt": "…", "responses": [{"text": "…", "model": "optional"}, …]}. Instead of the prompt (or the '
+            'text), a conversation: "messages": [{"role": "system", "user" or "assistant", "content": "…"}, …].'
         ),
     )
     meta = PrettyJSONField(required=False, widget=forms.Textarea(attrs={"rows": 4, "cols": 100, "spellcheck": "false"}))
@@ -666,6 +669,12 @@ class InvitationAdmin(TenantAdmin):
             self.message_user(request, f"Not revoked: {message}", messages.WARNING)
 
 
+def pretty_json(value: Any) -> str:
+    if value is None:
+        return "-"
+    return format_html('<pre class="json">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))
+
+
 # --- Judgments: read-only ----------------------------------------------------------------------------------
 @admin.register(Judgment)
 class JudgmentAdmin(TenantAdmin):
@@ -682,9 +691,22 @@ class JudgmentAdmin(TenantAdmin):
     list_select_related = ("task", "project", "annotator")
     search_fields = ("task__external_id", "annotator__username")
     show_full_result_count = False
+    #: JSON columns shown indented, in their place among the others.
+    PRETTY = {"answers": "answers_json", "response_order": "response_order_json"}
+
+    def get_fields(self, request: HttpRequest, obj: Judgment | None = None) -> Any:
+        return [self.PRETTY.get(f.name, f.name) for f in Judgment._meta.fields]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Judgment | None = None) -> Any:
-        return [f.name for f in Judgment._meta.fields]
+        return self.get_fields(request, obj)
+
+    @admin.display(description="Answers")
+    def answers_json(self, judgment: Judgment) -> str:
+        return pretty_json(judgment.answers)
+
+    @admin.display(description="Response order (as shown)")
+    def response_order_json(self, judgment: Judgment) -> str:
+        return pretty_json(judgment.response_order)
 
     def delete_model(self, request: HttpRequest, obj: Judgment) -> None:
         self.delete_queryset(request, self.get_queryset(request).filter(pk=obj.pk))

@@ -1,6 +1,6 @@
 """Issue 17 in the customer admin: a project's form (its questions) is created and edited as one form, checked by
 the API's rules (each problem names the question, nothing is written), frozen once the project has judgments, and
-kept inside the organization."""
+kept inside the organization; judgments show their answers, tasks accept the new payload shapes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.messages import get_messages
 from django.test import Client
 
-from labeling.models import Judgment, Label, Project, ProjectKind, Question
+from labeling.models import Judgment, Label, Project, ProjectKind, Question, Task
 from labeling.questions import questions_parse
 from labeling.selectors import project_stored_questions
 from labeling.services import project_create, task_create
@@ -363,4 +363,43 @@ def test_a_manager_edits_the_form_and_an_annotator_cannot_see_it(client: Client,
     for method in (client.get, client.post):
         response = method(admin_url(project, "change"), *(() if method == client.get else (data,)))
         assert response.status_code == 302 and "/login/" in response["Location"]
+    assert _everything() == before
+
+
+# --- Judgments and tasks --------------------------------------------------------------------------------------
+def test_the_judgment_page_shows_answers_and_response_order_as_json(client: Client, tenancy: Tenancy) -> None:
+    project = _rich_project(tenancy)
+    judgment = _judged(tenancy, project)
+    judgment.refresh_from_db()  # PostgreSQL's jsonb keeps its own key order
+    client.force_login(tenancy.admin_a)
+    page = client.get(admin_url(judgment, "change"))
+    text = page.content.decode()
+    assert page.context["adminform"].form.fields == {}  # read-only
+    rendered = json.dumps(judgment.answers, indent=2, ensure_ascii=False)
+    assert f'<pre class="json">{rendered.replace(chr(34), "&quot;")}</pre>' in text
+    order = json.dumps(judgment.response_order, indent=2)
+    assert f'<pre class="json">{order}</pre>' in text
+    # A pairwise judgment has neither: shown as empty.
+    lease = next_task(annotator=tenancy.annotator_a, project=tenancy.project_a)
+    assert lease is not None
+    plain = judgment_submit(lease=lease, label="a", client_id="c-2", seconds=3, actor=tenancy.annotator_a)
+    assert '<pre class="json">' not in client.get(admin_url(plain, "change")).content.decode()
+
+
+def test_the_task_form_takes_messages_and_responses(client: Client, tenancy: Tenancy) -> None:
+    project = _rich_project(tenancy)
+    client.force_login(tenancy.admin_a)
+    data = form_data(client.get(admin_url(Task, "add")))
+    row = rich_task(7)
+    payload = {"messages": row["messages"], "responses": row["responses"]}
+    data |= {"project": project.pk, "external_id": "rich-7", "payload": json.dumps(payload), "gold_label": "2"}
+    response = client.post(admin_url(Task, "add"), data)
+    assert response.status_code == 302, _errors(response)
+    task = Task.objects.get(external_id="rich-7")
+    assert (task.project, task.payload, task.gold_label) == (project, payload, "2")
+    # One response is not a ranking; a bad role is named.
+    before = _everything()
+    bad = payload | {"responses": payload["responses"][:1], "messages": [{"role": "robot", "content": "Hi"}]}
+    errors = _errors(client.post(admin_url(Task, "add"), data | {"external_id": "rich-8", "payload": json.dumps(bad)}))
+    assert any("responses:" in e for e in errors) and any("messages" in e for e in errors), errors
     assert _everything() == before
