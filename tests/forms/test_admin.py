@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.messages import get_messages
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from labeling.models import Judgment, Label, Project, ProjectKind, Question, Task
 from labeling.questions import questions_parse
@@ -403,3 +405,16 @@ def test_the_task_form_takes_messages_and_responses(client: Client, tenancy: Ten
     errors = _errors(client.post(admin_url(Task, "add"), data | {"external_id": "rich-8", "payload": json.dumps(bad)}))
     assert any("responses:" in e for e in errors) and any("messages" in e for e in errors), errors
     assert _everything() == before
+
+
+def test_the_change_page_queries_do_not_grow_with_the_questions(client: Client, tenancy: Tenancy) -> None:
+    small = project_create(organization=tenancy.org_a, name="Small", questions=RICH_QUESTIONS[:1])
+    rich = _rich_project(tenancy)
+    client.force_login(tenancy.admin_a)
+    client.get(admin_url(small, "change"))  # the first request fills per-process caches (content types)
+    counts = []
+    for project in (small, rich):
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(admin_url(project, "change")).status_code == 200
+        counts.append(len(captured))
+    assert counts[0] == counts[1], counts
