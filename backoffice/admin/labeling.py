@@ -1,4 +1,5 @@
-"""Customer admin for labeling: projects (with labels), tasks, memberships and invitations; judgments read-only."""
+"""Customer admin for labeling: projects (with their questions or labels), tasks, memberships and invitations; judgments
+read-only."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from django.forms.fields import InvalidJSONInput
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
+from backoffice.admin.questions import FormLink, QuestionInline, QuestionInlineFormSet, project_has_judgments
 from backoffice.admin.routing import ProjectRequirementInline, TaskRequirementInline
 from backoffice.base import SuperuserOnlyMixin, TenantAdmin, TenantInline
 from labeling.accounts import site_url
@@ -39,12 +42,17 @@ from labeling.models import (
     Organization,
     Project,
     ProjectKind,
+    Question,
     Role,
     Task,
 )
 from labeling.ranking import prediction_clean, task_rank_for
 from labeling.selectors import organization_admin_count
-from labeling.services import project_ensure_pairwise_labels, project_ranks_request_refresh
+from labeling.services import (
+    project_ensure_pairwise_labels,
+    project_questions_replace,
+    project_ranks_request_refresh,
+)
 from labeling.tenancy import request_membership
 from labeling.validation import MAX_JSON_DEPTH, json_value_problem, label_value_error, payload_errors
 from quality.consensus import task_progress_refresh
@@ -78,8 +86,19 @@ class OrganizationAdmin(SuperuserOnlyMixin, admin.ModelAdmin):
 
 # --- Projects and labels -----------------------------------------------------------------------------------
 class LabelInlineFormSet(forms.BaseInlineFormSet):
+    #: The questions of the same submission (``ProjectAdmin.get_formsets_with_inlines``): with questions, the
+    #: primary question's answers are the labels.
+    link: FormLink | None = None
+
+    def questions_given(self) -> bool:
+        return self.link is not None and self.link.questions is not None and self.link.questions.given()
+
     def clean(self) -> None:
         super().clean()
+        if self.questions_given():
+            if any(f.cleaned_data and not f.cleaned_data.get("DELETE") for f in self.forms):
+                raise ValidationError("With questions, give the options in the primary question, not as labels.")
+            return
         if self.instance.kind != ProjectKind.CATEGORICAL:
             return
         kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
@@ -143,6 +162,28 @@ class PairwiseLabelInline(TenantInline):
     max_num = 0
 
 
+class DerivedLabelInline(PairwiseLabelInline):
+    """A project with questions shows the labels its primary question's answers make, read-only."""
+
+    verbose_name_plural = "labels (the primary question's answers)"
+
+
+class QuestionsRefused(Exception):
+    """The service refused a form the admin had checked (a race with a judgment or a task): roll back, say so."""
+
+    def __init__(self, error: ValidationError) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def project_has_questions(project: Project) -> bool:
+    if "_has_questions" not in project.__dict__:
+        project.__dict__["_has_questions"] = (
+            Question.objects.for_org(project.organization_id).filter(project=project).exists()
+        )
+    return project.__dict__["_has_questions"]
+
+
 @admin.register(Project)
 class ProjectAdmin(TenantAdmin):
     list_display = (
@@ -180,10 +221,50 @@ class ProjectAdmin(TenantAdmin):
         # organization (a superuser's form shows it): the project's labels, tasks and judgments stay in theirs.
         return ("organization", "kind") if obj is not None else ()
 
+    def formfield_for_choice_field(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "kind":  # only on "add": the kind is read-only afterwards
+            kwargs["choices"] = [("", "From the primary question"), *ProjectKind.choices]
+            kwargs["required"] = False
+            kwargs["help_text"] = (
+                "Fixed once the project exists. With questions (below), the primary question decides it: leave it "
+                "blank or pick the same. Ranking and rating projects are created with their questions."
+            )
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
     def get_inlines(self, request: HttpRequest, obj: Project | None) -> Any:
-        if obj is not None and obj.kind == ProjectKind.PAIRWISE:
+        if obj is None:
+            return [QuestionInline, LabelInline, ProjectRequirementInline]
+        if project_has_questions(obj):
+            return [QuestionInline, DerivedLabelInline, ProjectRequirementInline]
+        if obj.kind == ProjectKind.PAIRWISE:
             return [PairwiseLabelInline, ProjectRequirementInline]
         return [LabelInline, ProjectRequirementInline]
+
+    def get_inline_instances(self, request: HttpRequest, obj: Project | None = None) -> Any:
+        instances = super().get_inline_instances(request, obj)
+        for inline in instances:
+            if isinstance(inline, QuestionInline) and project_has_judgments(obj):
+                inline.verbose_name_plural = "questions (read-only: the project has judgments)"
+        return instances
+
+    def get_formsets_with_inlines(self, request: HttpRequest, obj: Project | None = None) -> Any:
+        # The label rows of a submission check themselves against its questions: one link per request.
+        link = FormLink()
+        for formset, inline in super().get_formsets_with_inlines(request, obj):
+            if issubclass(formset, QuestionInlineFormSet | LabelInlineFormSet):
+                formset = type(formset.__name__, (formset,), {"link": link})
+            yield formset, inline
+
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except QuestionsRefused as refused:
+            # The form was checked, but a judgment or task came in before the save (project_questions_replace checks
+            # again under its lock): the admin's transaction is rolled back, nothing was saved.
+            self.message_user(request, f"Nothing was saved: {'; '.join(refused.error.messages)}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request: HttpRequest, obj: Project, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
@@ -193,15 +274,29 @@ class ProjectAdmin(TenantAdmin):
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         project = form.instance
+        form.save_m2m()
         if project.kind == ProjectKind.PAIRWISE:
-            # Labels of a pairwise project are fixed; anything typed into the inline on "add" is ignored.
-            form.save_m2m()
             project_ensure_pairwise_labels(project=project)
-            for formset in formsets:
-                # Nothing of the inline was saved; the admin's change message reads these.
-                formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-            return
-        super().save_related(request, form, formsets, change)
+        for formset in formsets:
+            if isinstance(formset, QuestionInlineFormSet):
+                # The whole form at once, with the labels its primary question makes (checked in formset.clean).
+                if formset.questions is not None:
+                    try:
+                        project_questions_replace(project=project, questions=formset.questions)
+                    except ValidationError as error:
+                        raise QuestionsRefused(error) from error
+            elif not (isinstance(formset, LabelInlineFormSet) and project.kind == ProjectKind.PAIRWISE):
+                # Labels of a pairwise project are fixed; anything typed into the inline on "add" is ignored.
+                self.save_formset(request, form, formset, change)
+                continue
+            # Nothing of this inline was saved row by row; the admin's change message reads these.
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+    def construct_change_message(self, request: HttpRequest, form: Any, formsets: Any, add: bool = False) -> Any:
+        message = super().construct_change_message(request, form, formsets, add)
+        if any(isinstance(f, QuestionInlineFormSet) and f.questions is not None for f in formsets):
+            message.append({"changed": {"fields": ["questions"]}})
+        return message
 
     @admin.display(description="Tasks", ordering="stats__tasks")
     def stats_tasks(self, project: Project) -> int | None:
@@ -248,7 +343,9 @@ class TaskForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 14, "cols": 100, "class": "vLargeTextField", "spellcheck": "false"}),
         help_text=(
             'Pairwise: {"prompt": "…", "response_a": "…", "response_b": "…", "model_a": "optional", '
-            '"model_b": "optional"}. Categorical: {"text": "…"}.'
+            '"model_b": "optional"}. Categorical: {"text": "…"}. Ranking (2-9 responses) and rating (1-9): '
+            '{"prompt": "…", "responses": [{"text": "…", "model": "optional"}, …]}. Instead of the prompt (or the '
+            'text), a conversation: "messages": [{"role": "system", "user" or "assistant", "content": "…"}, …].'
         ),
     )
     meta = PrettyJSONField(required=False, widget=forms.Textarea(attrs={"rows": 4, "cols": 100, "spellcheck": "false"}))
@@ -572,6 +669,12 @@ class InvitationAdmin(TenantAdmin):
             self.message_user(request, f"Not revoked: {message}", messages.WARNING)
 
 
+def pretty_json(value: Any) -> str:
+    if value is None:
+        return "-"
+    return format_html('<pre class="json">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))
+
+
 # --- Judgments: read-only ----------------------------------------------------------------------------------
 @admin.register(Judgment)
 class JudgmentAdmin(TenantAdmin):
@@ -588,9 +691,22 @@ class JudgmentAdmin(TenantAdmin):
     list_select_related = ("task", "project", "annotator")
     search_fields = ("task__external_id", "annotator__username")
     show_full_result_count = False
+    #: JSON columns shown indented, in their place among the others.
+    PRETTY = {"answers": "answers_json", "response_order": "response_order_json"}
+
+    def get_fields(self, request: HttpRequest, obj: Judgment | None = None) -> Any:
+        return [self.PRETTY.get(f.name, f.name) for f in Judgment._meta.fields]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Judgment | None = None) -> Any:
-        return [f.name for f in Judgment._meta.fields]
+        return self.get_fields(request, obj)
+
+    @admin.display(description="Answers")
+    def answers_json(self, judgment: Judgment) -> str:
+        return pretty_json(judgment.answers)
+
+    @admin.display(description="Response order (as shown)")
+    def response_order_json(self, judgment: Judgment) -> str:
+        return pretty_json(judgment.response_order)
 
     def delete_model(self, request: HttpRequest, obj: Judgment) -> None:
         self.delete_queryset(request, self.get_queryset(request).filter(pk=obj.pk))
