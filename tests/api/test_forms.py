@@ -216,3 +216,15 @@ def test_the_form_can_change_until_the_first_judgment(api_a: KeyClient, tenancy:
     response = api_a.patch(url, {"questions": RICH_QUESTIONS}, content_type="application/json")
     assert response.status_code == 400 and "questions" in response.json()
     assert Question.objects.filter(project_id=project["id"]).count() == 2
+
+
+def test_the_judgments_list_carries_answers_for_a_form_project_only(api_a: KeyClient, tenancy: Tenancy) -> None:
+    project = _rich_project(api_a)
+    _import(api_a, project["id"], [rich_task(0)])
+    lease = _lease_for(tenancy, project["id"], tenancy.annotator_a)
+    answers = rich_answers([1, 0, 2, 3])
+    judgment_submit(lease=lease, answers=answers, client_id="c1", seconds=5.0, actor=tenancy.annotator_a)
+    rows = api_a.get(f"{PROJECTS}{project['id']}/annotations/").json()["results"]
+    assert rows[0]["answers"] == answers and rows[0]["label"] == "1" and len(rows[0]["response_order"]) == 4
+    plain = api_a.get(f"{PROJECTS}{tenancy.project_a.pk}/annotations/").json()["results"]
+    assert all("answers" not in row for row in plain)
