@@ -61,6 +61,7 @@ from labeling.validation import (
     MAX_TEXT_CHARS,
     PAIRWISE_OPTIONAL,
     PAIRWISE_REQUIRED,
+    gold_response_error,
     gold_value,
     payload_errors,
     payload_fields,
@@ -187,6 +188,8 @@ def _clean_fully(row: int, record: Any, ctx: _Context, report: ImportReport, fro
     # Not a string (an object, a list): unhashable, and no label either.
     if gold is not None and not isinstance(gold, Invalid) and (not isinstance(gold, str) or gold not in ctx.label_set):
         errors.append(("gold", f"{gold!r} is not one of this project's labels ({', '.join(ctx.labels)})"))
+    elif (problem := gold_response_error(ctx.kind, gold, payload)) is not None:
+        errors.append(("gold", problem))
     requires = record.get("requires")
     requirement_ids: list[int] | None = None
     if requires is not None and not isinstance(requires, Invalid):

@@ -30,7 +30,7 @@ from labeling.questions import PROJECT_KIND_OF_PRIMARY, QuestionSpec, primary_la
 from labeling.queueing import job_enqueue_on_commit
 from labeling.ranking import prediction_clean, task_rank_for
 from labeling.selectors import project_label_values, project_stored_questions
-from labeling.validation import label_value_error, payload_errors
+from labeling.validation import gold_response_error, label_value_error, payload_errors
 
 
 def payload_clean(*, kind: str, payload: Any) -> dict[str, Any]:
@@ -248,6 +248,8 @@ def task_create(
         errors.update(error.message_dict)
     if gold_label is not None and gold_label not in project_label_values(project=project):
         errors["gold_label"] = f"{gold_label!r} is not one of this project's labels"
+    elif (problem := gold_response_error(project.kind, gold_label, payload)) is not None:
+        errors["gold_label"] = problem
     if meta is not None and not isinstance(meta, dict):
         errors["meta"] = "must be a JSON object"
     if predictions is not None:

@@ -138,6 +138,16 @@ def gold_value(kind: str, gold: Any) -> Any:
     return gold
 
 
+def gold_response_error(kind: str, gold: Any, payload: Any) -> str | None:
+    """A ranking's gold names its best response: an index of this task's responses."""
+    if kind != "ranking" or not isinstance(gold, str) or not isinstance(payload, dict):
+        return None
+    responses = payload.get("responses")
+    if isinstance(responses, list) and gold.isdigit() and int(gold) >= len(responses):
+        return f"response index {gold} is not one of this task's {len(responses)} responses (0 to {len(responses) - 1})"
+    return None
+
+
 def label_value_error(value: Any) -> str | None:
     """Label values are short identifiers (``a``, ``both_bad``, ``toxic``) so that exports stay stable."""
     if not isinstance(value, str) or not LABEL_VALUE_RE.match(value):

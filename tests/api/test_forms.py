@@ -228,3 +228,15 @@ def test_the_judgments_list_carries_answers_for_a_form_project_only(api_a: KeyCl
     assert rows[0]["answers"] == answers and rows[0]["label"] == "1" and len(rows[0]["response_order"]) == 4
     plain = api_a.get(f"{PROJECTS}{tenancy.project_a.pk}/annotations/").json()["results"]
     assert all("answers" not in row for row in plain)
+
+
+def test_a_rankings_gold_is_the_best_response_of_the_task(api_a: KeyClient, tenancy: Tenancy) -> None:
+    project = _rich_project(api_a)
+    rows = [rich_task(0) | {"gold": [2, 0, 1, 3]}, rich_task(1) | {"gold": 3}, rich_task(2) | {"gold": 4}]
+    response = _import(api_a, project["id"], rows)
+    assert response.status_code == 400, response.content
+    assert [(e["row"], e["field"]) for e in response.json()["errors"]] == [(3, "gold")]
+    response = _import(api_a, project["id"], rows[:2])
+    assert response.status_code == 200, response.content
+    gold = dict(Task.objects.filter(project_id=project["id"]).values_list("external_id", "gold_label"))
+    assert gold == {"rich-0": "2", "rich-1": "3"}
