@@ -1709,3 +1709,61 @@ def ticket_items(count: int = 150, seed: int | str = "concord-demo") -> list[Tic
     for index in sorted(rng.sample(candidates, wanted)):
         items[index] = replace(items[index], gold_label=items[index].label)
     return items
+
+
+# --- Rankings of four responses -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RankItem:
+    """One prompt with four responses (a thorough answer, a terse one, a padded one, and a wrong or evasive one) and
+    their true order, best first, as indexes of ``responses``."""
+
+    external_id: str
+    prompt: str
+    responses: tuple[tuple[str, str], ...]  # (text, model)
+    best_first: tuple[int, ...]
+    topic: str
+    template: str
+    gold_label: str | None = None
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return {
+            "messages": [{"role": "user", "content": self.prompt}],
+            "responses": [{"text": text, "model": model} for text, model in self.responses],
+        }
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return {"topic": self.topic, "template": self.template, "source": SOURCE}
+
+
+def ranking_items(count: int = 60, seed: int | str = "concord-demo") -> list[RankItem]:
+    """``count`` four-response items (``rank-0001``…): the same scenarios as the pairs, every style at once."""
+    rng = random.Random(f"ranking:{seed}")
+    names = [name for name, _, _ in _TEMPLATES]
+    weights = [weight for _, weight, _ in _TEMPLATES]
+    functions = {name: function for name, _, function in _TEMPLATES}
+    items: list[RankItem] = []
+    for index in range(count):
+        template = rng.choices(names, weights=weights)[0]
+        scenario = functions[template](rng)
+        worst = scenario.wrong if scenario.wrong is not None else rng.choice(_EVASIVE)
+        quality = [scenario.good, _verbose(rng, scenario.terse), scenario.terse, worst]  # best first
+        models = rng.sample(list(MODELS), 4)
+        models.sort(key=lambda model: -MODEL_STRENGTH[model] - rng.random() * 4)  # stronger models tend to rank higher
+        shown = rng.sample(range(4), 4)  # response i of the task is quality[shown[i]]
+        responses = tuple((quality[shown[i]], models[shown[i]]) for i in range(4))
+        best_first = tuple(sorted(range(4), key=lambda i: shown[i]))
+        gold = str(best_first[0]) if scenario.gold_safe and rng.random() < GOLD_SHARE * 2 else None
+        items.append(
+            RankItem(
+                external_id=f"rank-{index + 1:04d}",
+                prompt=scenario.prompt,
+                responses=responses,
+                best_first=best_first,
+                topic=scenario.topic,
+                template=template,
+                gold_label=gold,
+            )
+        )
+    return items

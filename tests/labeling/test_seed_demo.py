@@ -19,8 +19,10 @@ from demo.management.commands.seed_demo import (
     DEMO_PASSWORD,
     MULTI_EMAIL,
     ORGANIZATIONS,
+    RANKING_QUESTIONS,
     categorical_project_name,
     pairwise_project_name,
+    ranking_project_name,
 )
 from labeling.models import (
     PAIRWISE_LABELS,
@@ -62,9 +64,9 @@ def test_second_run_creates_nothing() -> None:
     second = _seed()
 
     assert _counts() == after_first
-    assert "tasks: 450 created, 0 already present" in first
-    assert "tasks: 0 created, 450 already present" in second
-    assert "judgments: 0 created, 240 already present" in second
+    assert "tasks: 510 created, 0 already present" in first
+    assert "tasks: 0 created, 510 already present" in second
+    assert "judgments: 0 created, 360 already present" in second
     assert _created_numbers(second) and set(_created_numbers(second)) == {0}
     assert after_first["Organization"] == 2
     assert after_first["User"] == 13  # 2 x 6 people + the person in both organizations
@@ -77,8 +79,8 @@ def test_rerun_restores_only_what_is_missing() -> None:
 
     output = _seed()
 
-    assert "tasks: 1 created, 449 already present" in output
-    assert Task.objects.filter(project__organization__slug="acme").count() == 450
+    assert "tasks: 1 created, 509 already present" in output
+    assert Task.objects.filter(project__organization__slug="acme").count() == 510
 
 
 @pytest.mark.django_db
@@ -155,10 +157,27 @@ def test_judgments_mostly_agree_with_the_better_response() -> None:
     _seed()
     better = {item.external_id: item.better for item in demo_data.pairwise_items(300, seed="acme")}
 
-    judgments = Judgment.objects.filter(project__organization__slug="acme").select_related("task")
+    judgments = Judgment.objects.filter(project__organization__slug="acme", project__kind="pairwise")
+    judgments = judgments.select_related("task")
     agreeing = sum(j.label == better[j.task.external_id] for j in judgments)
 
     assert 0.65 * judgments.count() <= agreeing < judgments.count()  # mostly, with some noise
+
+
+@pytest.mark.django_db
+def test_the_ranking_project_has_its_form_and_judgments_that_mostly_find_the_best() -> None:
+    _seed()
+    for spec in ORGANIZATIONS:
+        ranking = Project.objects.get(organization__slug=spec.slug, name=ranking_project_name(spec.name))
+        assert ranking.kind == ProjectKind.RANKING and ranking.questions.count() == len(RANKING_QUESTIONS)
+        tasks = Task.objects.filter(project=ranking)
+        assert tasks.count() == 60 and all(payload_errors("ranking", task.payload) == {} for task in tasks)
+    items = {item.external_id: item for item in demo_data.ranking_items(60, seed="acme")}
+    judgments = list(Judgment.objects.filter(project__organization__slug="acme", project__kind="ranking"))
+    assert len(judgments) == 60
+    best = sum(j.answers["rank"][0] == items[j.task.external_id].best_first[0] for j in judgments)
+    assert 0.6 * len(judgments) <= best < len(judgments)
+    assert all(j.label == str(j.answers["rank"][0]) for j in judgments)
 
 
 @pytest.mark.django_db
@@ -175,7 +194,7 @@ def test_refuses_without_force_when_debug_is_off() -> None:
 def test_runs_without_force_when_debug_is_on(settings: Any) -> None:
     settings.DEBUG = True
     call_command("seed_demo", stdout=io.StringIO())
-    assert Task.objects.count() == 900
+    assert Task.objects.count() == 1020
 
 
 @pytest.mark.django_db

@@ -44,6 +44,40 @@ PAIRWISE_TASKS = 300
 CATEGORICAL_TASKS = 150
 JUDGED_TASKS = 40  # the first pairwise tasks of each organization get judgments...
 JUDGES_PER_TASK = 3  # ...from this many of its annotators
+RANKING_TASKS = 60
+RANKED_TASKS = 20  # the first ranking tasks get judgments from JUDGES_PER_TASK annotators
+RANKING_QUESTIONS: list[dict[str, Any]] = [
+    {
+        "key": "rank",
+        "kind": "ranking",
+        "title": "Rank the four responses, best first",
+        "help": "Press the response numbers in order, best first.",
+        "primary": True,
+    },
+    *(
+        {
+            "key": aspect,
+            "kind": "rating",
+            "title": f"{aspect.title()} of each response",
+            "min": 1,
+            "max": 7,
+            "anchors": {"1": "Very poor", "4": "Acceptable", "7": "Excellent"},
+            "per_response": True,
+        }
+        for aspect in ("helpfulness", "honesty")
+    ),
+    {"key": "why", "kind": "text", "title": "Why is the best response best?", "min_length": 10, "max_length": 2000},
+    {
+        "key": "better",
+        "kind": "rewrite",
+        "title": "Rewrite the best response into an even better one (optional)",
+        "required": False,
+    },
+]
+RANKING_INSTRUCTIONS = """\
+Read the conversation, then rank the four responses from best to worst, rate each one, say in a sentence why
+the best is best, and (if you can) rewrite it into a better answer. Correctness first, then clarity, then brevity.
+"""
 # Each demo annotator's chance of choosing the better response; the last one is sloppy, for the quality pages.
 ANNOTATOR_ACCURACY = (0.92, 0.86, 0.8, 0.6)
 COUNTED = (
@@ -266,7 +300,24 @@ class Command(BaseCommand):
         self._judgments(spec, pairwise, pairs[:JUDGED_TASKS], judges, tally)
         self._coding_qualification(organization, pairwise, [users[p.email] for p in spec.annotators[:2]], tally)
 
-        stats = [(project, project_stats_refresh(project_id=project.pk)) for project in (pairwise, triage)]
+        ranking = self._project(
+            organization,
+            ranking_project_name(spec.name),
+            ProjectKind.RANKING,
+            None,
+            tally,
+            questions=RANKING_QUESTIONS,
+            instructions=RANKING_INSTRUCTIONS,
+            min_judgments=3,
+            max_judgments=4,
+            gold_rate=0.05,
+        )
+        ranked = demo_data.ranking_items(RANKING_TASKS, seed=spec.slug)
+        self._tasks(ranking, ranked, tally)
+        self._rankings(spec, ranking, ranked[:RANKED_TASKS], judges, tally)
+
+        projects = (pairwise, triage, ranking)
+        stats = [(project, project_stats_refresh(project_id=project.pk)) for project in projects]
         return OrganizationReport(spec, organization, tally, stats)
 
     def _coding_qualification(
@@ -334,7 +385,10 @@ class Command(BaseCommand):
     ) -> Project:
         project = Project.objects.for_org(organization).filter(name=name).first()
         if project is None:
-            project = project_create(organization=organization, name=name, kind=kind, labels=labels, **options)
+            if "questions" in options:
+                project = project_create(organization=organization, name=name, labels=labels, **options)
+            else:
+                project = project_create(organization=organization, name=name, kind=kind, labels=labels, **options)
             tally.add("projects", created=1)
             tally.add("labels", created=Label.objects.for_org(organization).filter(project=project).count())
             return project
@@ -348,7 +402,10 @@ class Command(BaseCommand):
         return project
 
     def _tasks(
-        self, project: Project, items: list[demo_data.PairItem] | list[demo_data.TicketItem], tally: Tally
+        self,
+        project: Project,
+        items: list[demo_data.PairItem] | list[demo_data.TicketItem] | list[demo_data.RankItem],
+        tally: Tally,
     ) -> None:
         """Bulk-insert the items the project lacks, each validated exactly as ``task_create`` would."""
         tasks = Task.objects.for_org(project.organization_id).filter(project=project)
@@ -420,6 +477,47 @@ class Command(BaseCommand):
                 )
                 tally.add("judgments", created=1)
 
+    def _rankings(
+        self,
+        spec: DemoOrganization,
+        project: Project,
+        items: list[demo_data.RankItem],
+        judges: list[tuple[Any, float]],
+        tally: Tally,
+    ) -> None:
+        """Rankings with ratings and a rationale from ``JUDGES_PER_TASK`` annotators: the better ones mostly find
+        the true order, swapping neighbours more often the less accurate they are."""
+        tasks = {
+            task.external_id: task
+            for task in Task.objects.for_org(project.organization_id)
+            .filter(project=project, external_id__in=[item.external_id for item in items])
+            .select_related("project")
+        }
+        done = set(
+            Judgment.objects.for_org(project.organization_id)
+            .filter(project=project)
+            .values_list("task_id", "annotator_id")
+        )
+        for position, item in enumerate(items):
+            task = tasks.get(item.external_id)
+            if task is None:
+                continue
+            chosen = [judges[(position + offset) % len(judges)] for offset in range(JUDGES_PER_TASK)]
+            for user, accuracy in chosen:
+                if (task.pk, user.pk) in done:
+                    tally.add("judgments", present=1)
+                    continue
+                rng = random.Random(f"{spec.slug}:{item.external_id}:{user.username}")
+                judgment_record(
+                    task=task,
+                    annotator=user,
+                    label="",
+                    client_id=f"seed-{task.external_id}-{user.pk}",
+                    seconds_on_task=round(rng.uniform(40, 120), 1),
+                    answers=_ranking_answers(rng, item, accuracy),
+                )
+                tally.add("judgments", created=1)
+
     # --- Output ----------------------------------------------------------------------------------------------
     def _print_summary(self, reports: list[OrganizationReport], seconds: float, *, base_url: str) -> None:
         write = self.stdout.write
@@ -472,6 +570,26 @@ def _quiet_logger(name: str) -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
+
+
+def ranking_project_name(organization_name: str) -> str:
+    return f"{organization_name} — Response ranking"
+
+
+def _ranking_answers(rng: random.Random, item: demo_data.RankItem, accuracy: float) -> dict[str, Any]:
+    order = list(item.best_first)
+    for place in range(3):
+        if rng.random() > accuracy:  # a less careful annotator swaps neighbours
+            order[place], order[place + 1] = order[place + 1], order[place]
+    ratings = [0] * 4
+    for place, response in enumerate(order):
+        ratings[response] = max(1, min(7, 7 - 2 * place + rng.choice((-1, 0, 0, 1))))
+    return {
+        "rank": order,
+        "helpfulness": ratings,
+        "honesty": [max(1, min(7, rating + rng.choice((-1, 0, 1)))) for rating in ratings],
+        "why": "It answers the question correctly and shows how, without padding.",
+    }
 
 
 def _judgment(rng: random.Random, better: str, accuracy: float) -> str:
