@@ -117,17 +117,17 @@ def places(ranking: list[Any], k: int) -> list[float] | None:
             place[index] = float(position)
         return place
     seen = 0
-    filled = 0
+    filled: set[int] = set()
     for entry in ranking:
         group = entry if isinstance(entry, list) else [entry]
         shared = seen + (len(group) + 1) / 2
         for index in group:
-            if not isinstance(index, int) or not 0 <= index < k:
+            if type(index) is not int or not 0 <= index < k or index in filled:
                 return None
             place[index] = shared
-            filled += 1
+            filled.add(index)
         seen += len(group)
-    return place if filled == k and seen == k else None
+    return place if len(filled) == k else None
 
 
 def mean_ranks(rankings: list[list[Any]], k: int) -> list[float] | None:

@@ -362,6 +362,7 @@ def test_openapi_lists_and_describes_the_formats(api_a: KeyClient) -> None:
 def test_places_share_the_mean_of_a_tied_span() -> None:
     assert form_exports.places([[0, 2], 1, 3], 4) == [1.5, 3, 1.5, 4]
     assert form_exports.places([0, 1], 3) is None  # not a ranking of this task's responses
+    assert form_exports.places([[0, 0], 1], 3) is None and form_exports.places([0, 0, 1], 3) is None
     assert form_exports.mean_ranks([[0, 1, 2], [2, 1, 0]], 3) == [2, 2, 2]
 
 
@@ -436,3 +437,18 @@ def test_the_form_export_plan_walks_the_export_index(many: Project, fmt: str) ->
     assert "Index Cond: (task_id = t.id)" in plan, plan  # each task's judgments by the task index
     for slow in ("Sort", "Hash", "Merge", "Seq Scan", "Bitmap", "Materialize"):
         assert slow not in plan, plan
+
+
+def test_export_dataset_command_takes_the_question(
+    ranked: tuple[Project, list[Any]], capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    project, _ = ranked
+    call_command("export_dataset", str(project.pk), "--format", "rm_pairs", "--question", "harmlessness")
+    captured = capsysbinary.readouterr()
+    assert [json.loads(line)["chosen_index"] for line in captured.out.splitlines()] == [1, 1, 1, 0, 0, 2]
+    assert b"6 rows from 1 tasks" in captured.err
+    with pytest.raises(CommandError, match="question"):
+        call_command("export_dataset", str(project.pk), "--format", "rm_pairs", "--question", "why")
