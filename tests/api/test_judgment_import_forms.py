@@ -120,3 +120,12 @@ def test_a_plain_project_refuses_answers(api_a: KeyClient, tenancy: Tenancy) -> 
     response = post(api_a, project, jsonl([row]))
     assert response.status_code == 400 and response.json()["errors"][0]["field"] == "answers"
     assert not Judgment.objects.filter(project=project).exists()
+
+
+def test_openapi_describes_the_answers_column(api_a: KeyClient) -> None:
+    import yaml
+
+    schema = yaml.safe_load(api_a.get("/api/schema/").content)
+    body = schema["paths"]["/api/v1/projects/{project_id}/annotations/import"]["post"]["requestBody"]["content"]
+    row = body["application/json"]["schema"]["items"]
+    assert "answers.<key>" in row["properties"]["answers"]["description"] and "label" not in row["required"]
