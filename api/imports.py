@@ -201,11 +201,20 @@ TASK_ROW = {
 JUDGMENT_ROW = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["external_id", "annotator", "label"],
+    "required": ["external_id", "annotator"],
     "properties": {
         "external_id": _TEXT,
         "annotator": {"type": "string", "description": "An e-mail address, or the other tool's annotator id."},
-        "label": _TEXT,
+        "label": {
+            "type": "string",
+            "description": "Required for projects without questions; with questions it comes from the primary "
+            "answer (when given, it must be that value).",
+        },
+        "answers": {
+            "type": "object",
+            "description": "Projects with questions (required there): {question key: answer}, checked against the "
+            "row's task as a submit is (errors name answers.<key>). In CSV, a JSON object.",
+        },
         "a_left": {"type": "boolean"},
         "strength": {"type": "integer"},
         "seconds": {"type": "number"},

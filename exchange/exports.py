@@ -18,10 +18,15 @@ Formats (TRL's dataset types for ``dpo`` and ``kto``):
   ``agreement``, ``n_judgments``, ``gold``, ``completed_at``.
 - ``annotations`` — one row per judgment of those tasks: ``external_id``, a pseudonymous ``annotator`` (stable
   within the organization, never the account), ``label``, ``a_left``, ``strength``, ``seconds``,
-  ``active_seconds``, ``created_at``.
+  ``active_seconds``, ``created_at``; for a project with stored questions also ``answers`` (``{question key:
+  answer}``, response indexes in the task's own order) and ``response_order`` (the order the responses were shown
+  in; ``null`` for pairwise and categorical projects, whose rows are exactly as before).
 - ``arena`` — Chatbot-Arena battles, one per judgment of a task naming two different models: ``model_a``,
   ``model_b``, ``winner`` (``model_a``, ``model_b``, ``tie`` or ``tie (bothbad)``), ``judge``, ``external_id``,
   ``tstamp``.
+- ``rm_pairs``, ``sft``, ``ratings``, and ``dpo``/``kto`` of a ranking project: rows from each task's consensus over
+  its judgments' answers (mean rank, mean rating), documented in ``exchange.form_exports``. ``rm_pairs`` takes a
+  ``question`` (a ranking or per-response rating question's key) to say where its pairs come from.
 
 Tasks: the project's complete tasks whose consensus the quality engine has computed, completed at least
 ``EXPORT_SETTLE_SECONDS`` ago (a judgment committed late cannot be missed by a ``since`` pull); gold tasks only
@@ -35,7 +40,7 @@ import csv
 import hashlib
 import hmac
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,11 +56,22 @@ from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 
+from exchange import form_exports
+from exchange.form_exports import (
+    FORM_FORMATS,
+    TaskGroup,
+    json_cell,
+    pair_source,
+    rating_questions,
+    rewrite_questions,
+)
 from labeling.models import Judgment, Project, ProjectKind, Task, TaskStatus
-from labeling.validation import CATEGORICAL_REQUIRED, PAIRWISE_OPTIONAL, PAIRWISE_REQUIRED
+from labeling.questions import QuestionSpec
+from labeling.selectors import project_stored_questions
+from labeling.validation import CATEGORICAL_REQUIRED, PAIRWISE_OPTIONAL, PAIRWISE_REQUIRED, payload_fields
 
-FORMATS: Final = ("dpo", "kto", "consensus", "annotations", "arena")
-CSV_FORMATS: Final = ("consensus", "annotations")
+FORMATS: Final = ("dpo", "kto", "consensus", "annotations", "arena", *FORM_FORMATS)
+CSV_FORMATS: Final = ("consensus", "annotations", "ratings")
 BATCH: Final = 2_000
 FIRST_PAGE: Final = 50
 # Pages of the COPY path stay small: their rows are still in the CPU cache when orjson writes them.
@@ -73,6 +89,13 @@ class ExportRequest:
     include_gold: bool = False
     after: datetime | None = None  # from ``since``
     until: datetime | None = None  # completed at or before this (set by export_request)
+    question: str | None = None  # rm_pairs: the question its pairs come from
+    questions: tuple[QuestionSpec, ...] = ()  # the project's stored questions (none: a plain project)
+
+    @property
+    def uses_form(self) -> bool:
+        """Rows from each task's consensus over its judgments' answers (``exchange.form_exports``)."""
+        return self.fmt in FORM_FORMATS or (self.fmt in ("dpo", "kto") and self.project.kind == ProjectKind.RANKING)
 
 
 @dataclass(frozen=True)
@@ -91,12 +114,17 @@ def export_request(
     min_confidence: float | None = None,
     include_gold: bool = False,
     since: str | None = None,
+    question: str | None = None,
     now: datetime | None = None,
 ) -> ExportRequest:
-    """A validated export of ``project``; ``ValidationError`` naming each bad parameter."""
+    """A validated export of ``project``; ``ValidationError`` naming each bad parameter (a format the project's
+    kind or form cannot give is a bad ``format``)."""
     errors: dict[str, str] = {}
+    questions = tuple(project_stored_questions(project=project))
     if fmt not in FORMATS:
         errors["format"] = f"must be one of {', '.join(FORMATS)}"
+    elif problem := _format_problem(project, questions, fmt, question):
+        errors[problem[0]] = problem[1]
     if min_confidence is not None and not 0 <= min_confidence <= 1:
         errors["min_confidence"] = "must be a number from 0 to 1"
     after = None
@@ -113,7 +141,28 @@ def export_request(
     if errors:
         raise ValidationError(errors)
     until = (now or timezone.now()) - timedelta(seconds=settings.EXPORT_SETTLE_SECONDS)
-    return ExportRequest(project, fmt, min_confidence, include_gold, after, until)
+    return ExportRequest(project, fmt, min_confidence, include_gold, after, until, question, questions)
+
+
+def _format_problem(
+    project: Project, questions: tuple[QuestionSpec, ...], fmt: str, question: str | None
+) -> tuple[str, str] | None:
+    """(parameter, message) when the project cannot give ``fmt`` (or ``question`` is wrong)."""
+    if question is not None and fmt != "rm_pairs":
+        return "question", "applies to the rm_pairs format only"
+    if fmt in ("dpo", "kto") and project.kind not in (ProjectKind.PAIRWISE, ProjectKind.RANKING):
+        return "format", f"{fmt} needs a pairwise or ranking project"
+    if fmt == "arena" and project.kind != ProjectKind.PAIRWISE:
+        return "format", "arena needs a pairwise project"
+    if fmt == "rm_pairs":
+        source = pair_source(kind=project.kind, questions=questions, question=question)
+        if isinstance(source, str):
+            return ("question" if question is not None else "format"), source
+    if fmt == "sft" and not rewrite_questions(questions):
+        return "format", "sft needs a project with a rewrite question"
+    if fmt == "ratings" and not rating_questions(questions):
+        return "format", "ratings needs a project with a rating question"
+    return None
 
 
 def export_cursor(request: ExportRequest) -> str:
@@ -143,7 +192,12 @@ def _gold(request: ExportRequest) -> QuerySet[Task]:
 
 
 def _payload_fields(project: Project) -> tuple[str, ...]:
-    return PAIRWISE_REQUIRED + PAIRWISE_OPTIONAL if project.kind == ProjectKind.PAIRWISE else CATEGORICAL_REQUIRED
+    """The payload columns of ``consensus`` (and of the task rows of ``dpo`` and ``kto``)."""
+    if project.kind == ProjectKind.PAIRWISE:
+        return PAIRWISE_REQUIRED + PAIRWISE_OPTIONAL
+    if project.kind == ProjectKind.CATEGORICAL:
+        return CATEGORICAL_REQUIRED
+    return payload_fields(project.kind)  # prompt, messages, responses
 
 
 def _fetch(rows: QuerySet) -> list[dict[str, Any]]:
@@ -160,7 +214,7 @@ def _fetch(rows: QuerySet) -> list[dict[str, Any]]:
 
 def _pages(request: ExportRequest, with_posterior: bool) -> Iterator[list[dict[str, Any]]]:
     """Pages of task rows: completed tasks in completion order, then (``include_gold``) gold tasks by id."""
-    fields = {f"p_{name}": KeyTextTransform(name, "payload") for name in _payload_fields(request.project)}
+    fields = {f"p_{name}": KeyTextTransform(name, "payload") for name in _export_payload_fields(request)}
     values = [
         "id",
         "external_id",
@@ -221,7 +275,9 @@ def export_summary(request: ExportRequest) -> ExportSummary:
     tasks = sum(by_label.values())
     decisive = by_label.get("a", 0) + by_label.get("b", 0)
     excluded: dict[str, int] = {}
-    if request.fmt == "dpo":
+    if request.uses_form:  # the rows follow from each task's judgments: counted by making them
+        rows = sum(len(page) for page in export_rows(request))
+    elif request.fmt == "dpo":
         rows = decisive
         excluded = {"tie": by_label.get("tie", 0), "both_bad": by_label.get("both_bad", 0)}
     elif request.fmt == "kto":
@@ -318,7 +374,7 @@ def _consensus_rows(request: ExportRequest, page: list[dict[str, Any]]) -> Itera
             posterior = orjson.loads(posterior)
         yield {
             "external_id": task["external_id"],
-            **{name: task[f"p_{name}"] for name in fields},
+            **{name: json_cell(task[f"p_{name}"]) if name in NESTED else task[f"p_{name}"] for name in fields},
             "label": task["label"],
             "confidence": task["confidence"],
             "posterior": posterior,
@@ -360,8 +416,9 @@ class _Pseudonyms(dict[int, str]):
 
 def _judgment_rows(request: ExportRequest, pairs: list[tuple[dict, dict]]) -> Iterator[dict[str, Any]]:
     pseudonyms = _Pseudonyms(request.project.organization_id)
+    form = bool(request.questions)
     for task, row in pairs:
-        yield {
+        data = {
             "external_id": task["external_id"],
             "annotator": pseudonyms[row["annotator_id"]],
             "label": row["label"],
@@ -371,6 +428,10 @@ def _judgment_rows(request: ExportRequest, pairs: list[tuple[dict, dict]]) -> It
             "active_seconds": row["active_seconds"],
             "created_at": row["created_at"],  # ISO 8601, written by orjson (or the CSV writer)
         }
+        if form:  # projects with stored questions only: the rows of plain projects stay as they were
+            data["answers"] = json_cell(row["answers"])
+            data["response_order"] = json_cell(row["response_order"])
+        yield data
 
 
 def _arena_rows(request: ExportRequest, pairs: list[tuple[dict, dict]]) -> Iterator[dict[str, Any]]:
@@ -390,15 +451,75 @@ def _arena_rows(request: ExportRequest, pairs: list[tuple[dict, dict]]) -> Itera
 TASK_BUILDERS = {"dpo": _dpo_rows, "kto": _kto_rows, "consensus": _consensus_rows}
 JUDGMENT_BUILDERS = {"annotations": _judgment_rows, "arena": _arena_rows}
 JUDGMENT_FIELDS: Final = (
-    "annotator_id", "label", "a_left", "strength", "seconds_on_task", "active_seconds", "created_at",
+    "annotator_id", "label", "a_left", "strength", "seconds_on_task", "active_seconds", "created_at", "answers",
+    "response_order",
 )  # fmt: skip
+NESTED: Final = ("messages", "responses")  # payload fields that are JSON (text as the database hands them over)
+
+
+def _form_builder(request: ExportRequest) -> Callable[[list[TaskGroup]], Iterator[dict[str, Any]]]:
+    """The row builder of a format made from each task's consensus over its judgments' answers."""
+    questions = request.questions
+    if request.fmt == "rm_pairs":
+        source = pair_source(kind=request.project.kind, questions=questions, question=request.question)
+        assert not isinstance(source, str)  # export_request refused it
+        scale = request.project.strength_scale
+        return lambda groups: form_exports.rm_pairs_rows(source, scale, groups)
+    if request.fmt == "sft":
+        pseudonyms = _Pseudonyms(request.project.organization_id)
+        return lambda groups: form_exports.sft_rows(questions, pseudonyms.__getitem__, groups)
+    if request.fmt == "ratings":
+        return lambda groups: form_exports.ratings_rows(questions, groups)
+    ranking = next(spec for spec in questions if spec.primary)
+    build = form_exports.ranking_dpo_rows if request.fmt == "dpo" else form_exports.ranking_kto_rows
+    return lambda groups: build(ranking, groups)
+
+
+# A task's judgments as one JSON array of [annotator_id, label, strength, answers] in id order: one COPY row per
+# task rather than one per judgment (psycopg reads a COPY row at a time; the task's payload is decoded once).
+_JUDGMENTS_JSON: Final = (
+    "(SELECT json_agg(json_build_array(j.annotator_id, j.label, j.strength, j.answers) ORDER BY j.id) "
+    "FROM labeling_annotation j WHERE j.task_id = t.id)::text"
+)
+
+
+def _form_columns(request: ExportRequest) -> list[tuple[str, str, str]]:
+    return [*_task_columns(request), ("judgments", "text", _JUDGMENTS_JSON)]
+
+
+def _form_pages(request: ExportRequest) -> Iterator[list[TaskGroup]]:
+    """Pages of (task, its judgments in id order), in the export's task order: from one ``COPY`` on PostgreSQL
+    (each task's judgments aggregated by the query), else keyset pages of tasks and one query per page for their
+    judgments; never a query per task."""
+    if connection.vendor == "postgresql":
+        for page in _copy_pages(request, _form_columns(request), judgments=False):
+            yield [
+                (
+                    task,
+                    [
+                        {"annotator_id": a, "label": b, "strength": c, "answers": d}
+                        for a, b, c, d in orjson.loads(found)
+                    ],
+                )
+                for task in page
+                if (found := task.pop("judgments")) is not None
+            ]
+        return
+    for page in _pages(request, with_posterior=False):
+        yield list(form_exports.task_groups(_judgments(request, page)))
 
 
 def export_rows(request: ExportRequest) -> Iterator[list[dict[str, Any]]]:
     """The export's rows, a page at a time. On PostgreSQL the rows come from one ``COPY`` (see :func:`_copy_pages`);
     elsewhere from keyset pages of the ORM; the same builders make the rows from either."""
-    if request.fmt in ("dpo", "kto", "arena") and request.project.kind != ProjectKind.PAIRWISE:
-        raise ValidationError({"format": f"{request.fmt} needs a pairwise project"})
+    if problem := _format_problem(request.project, request.questions, request.fmt, request.question):
+        raise ValidationError({problem[0]: problem[1]})
+    if request.uses_form:
+        form_build = _form_builder(request)
+        for groups in _form_pages(request):
+            if rows := list(form_build(groups)):
+                yield rows
+        return
     judgments = request.fmt in JUDGMENT_BUILDERS
     if connection.vendor == "postgresql" and request.fmt == "dpo":
         yield from _copy_pages(request, _dpo_columns(request), judgments=False)  # the rows themselves
@@ -437,6 +558,8 @@ _JUDGMENT_COLUMNS: Final = (
     ("seconds_on_task", "float8", "a.seconds_on_task::float8"),
     ("active_seconds", "float8", "a.active_seconds::float8"),
     ("created_at", "timestamptz", "a.created_at"),
+    ("answers", "text", "a.answers::text"),
+    ("response_order", "text", "a.response_order::text"),
 )
 _MARGIN_SQL: Final = (
     "(SELECT avg(m.strength)::float8 FROM labeling_annotation m WHERE m.task_id = t.id AND m.label = c.label "
@@ -445,7 +568,10 @@ _MARGIN_SQL: Final = (
 
 
 def _export_payload_fields(request: ExportRequest) -> tuple[str, ...]:
-    """The payload fields a format's rows use (annotations none, arena the models)."""
+    """The payload fields a format's rows use (annotations none, arena the models, the formats made from answers
+    every field of the project's kind)."""
+    if request.uses_form:
+        return payload_fields(request.project.kind)
     if request.fmt == "annotations":
         return ()
     if request.fmt == "arena":
@@ -459,7 +585,7 @@ def _task_columns(request: ExportRequest) -> list[tuple[str, str, str]]:
     columns += [(f"p_{name}", "text", f"x.{name}") for name in fields]
     if request.fmt == "consensus":
         columns.append(("posterior", "text", "c.posterior::text"))
-    if request.fmt == "dpo" and request.project.strength_scale:
+    if request.fmt == "dpo" and request.project.strength_scale and not request.uses_form:
         columns.append(("margin", "float8", _MARGIN_SQL))
     return columns
 
@@ -502,9 +628,9 @@ def _copy_sql(
     if request.min_confidence is not None:
         conditions.append("c.confidence >= %(min_confidence)s")
         params["min_confidence"] = request.min_confidence
-    if request.fmt == "dpo":
+    if request.fmt in ("dpo", "rm_pairs") and request.project.kind == ProjectKind.PAIRWISE and not request.question:
         conditions.append("c.label IN ('a', 'b')")
-    elif request.fmt == "kto":
+    elif request.fmt == "kto" and request.project.kind == ProjectKind.PAIRWISE:
         conditions.append("c.label IN ('a', 'b', 'both_bad')")
     completed = ["t.status = 'complete'", "t.completed_at <= %(until)s", "t.gold_label IS NULL"]
     if request.after is not None:
@@ -573,7 +699,10 @@ def export_planner() -> Iterator[Any]:
 
 def export_plan(request: ExportRequest) -> list[str]:
     """The plan PostgreSQL runs the export's query with (``EXPLAIN``), for tests and for looking."""
-    columns = _dpo_columns(request) if request.fmt == "dpo" else _task_columns(request)
+    if request.uses_form:
+        columns = _form_columns(request)
+    else:
+        columns = _dpo_columns(request) if request.fmt == "dpo" else _task_columns(request)
     sql, params, _ = _copy_sql(request, columns, request.fmt in JUDGMENT_BUILDERS)
     with export_planner() as cursor:
         cursor.execute(f"EXPLAIN {sql}", params)
@@ -652,7 +781,9 @@ ANNOTATION_COLUMNS: Final = (
 
 def _csv_header(request: ExportRequest) -> list[str]:
     if request.fmt == "annotations":
-        return list(ANNOTATION_COLUMNS)
+        return list(ANNOTATION_COLUMNS) + (["answers", "response_order"] if request.questions else [])
+    if request.fmt == "ratings":
+        return form_exports.ratings_columns(request.questions)
     tail = ["label", "confidence", "posterior", "agreement", "n_judgments", "gold", "completed_at"]
     return ["external_id", *_payload_fields(request.project), *tail]
 
@@ -669,7 +800,7 @@ def _csv_cell(value: Any) -> Any:
 def csv_chunks(request: ExportRequest) -> Iterator[bytes]:
     """The export as CSV (consensus and annotations): a header, then one chunk per page; nested values as JSON."""
     if request.fmt not in CSV_FORMATS:
-        raise ValidationError({"output": f"CSV is offered for {' and '.join(CSV_FORMATS)}"})
+        raise ValidationError({"output": f"CSV is offered for {', '.join(CSV_FORMATS)}"})
     header = _csv_header(request)
     buffer = io.StringIO()
     csv.writer(buffer).writerow(header)

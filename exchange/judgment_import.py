@@ -3,7 +3,12 @@ model predictions (for active learning). Same readers, reports and all-or-nothin
 
 Judgment rows: ``external_id`` (the task's), ``annotator`` (an e-mail address, or an id from the other tool),
 ``label``, ``a_left`` (pairwise: was response A shown on the left), ``seconds`` (time on task), ``created_at``
-(ISO 8601; default now), ``strength`` (projects with a strength scale).
+(ISO 8601; default now), ``strength`` (projects with a strength scale), ``answers`` (projects with stored questions).
+
+A project with stored questions (``labeling.questions``) takes ``answers`` on every row (in CSV, a JSON object):
+``{question key: answer}``, checked against the row's task (its number of responses) like a submit's, each problem
+named ``answers.<key>``. The label is the primary question's answer (``primary_label``); a row may still give
+``label``, which must then be that same value. A project without stored questions refuses ``answers``.
 
 The annotator is looked for in this organization only (see ``_Annotators``): an identifier this organization has
 imported before, or a member with that e-mail address or username. Anyone else is an error, unless
@@ -42,20 +47,32 @@ from exchange.reading import (
     ImportReport,
     Invalid,
     RowWriter,
+    UnstorableJSON,
     check_options,
     csv_value,
+    json_loads,
     run_import,
     task_ids_by_external_id,
 )
 from labeling.db import int_array, placeholders
 from labeling.models import DECISIVE_LABELS, Judgment, Membership, Project, ProjectKind, Role, Task
+from labeling.questions import (
+    K_RESPONSE_KINDS,
+    QuestionSpec,
+    answers_clean,
+    answers_errors,
+    primary_label,
+    primary_of,
+)
 from labeling.ranking import prediction_clean, task_ranks
-from labeling.selectors import project_label_values
+from labeling.selectors import project_label_values, project_stored_questions
 from labeling.services import judgment_errors
 from quality import consensus
 from quality.services import project_stats_request_refresh
 
-JUDGMENT_COLUMNS: Final = ("external_id", "annotator", "label", "a_left", "strength", "seconds", "created_at")
+JUDGMENT_COLUMNS: Final = (
+    "external_id", "annotator", "label", "a_left", "strength", "seconds", "created_at", "answers",
+)  # fmt: skip
 PREDICTION_COLUMNS: Final = ("external_id", "predictions")
 BATCH: Final = 1_000
 # Judgments are written and their tasks settled this many at a time: a few queries per batch, none per row.
@@ -70,9 +87,11 @@ PSEUDONYM_PREFIX: Final = "imported-"
 LEGACY_ID_DOMAIN: Final = "@external.invalid"
 INSERT_COLUMNS: Final = (
     "organization_id, project_id, task_id, annotator_id, label, a_left, strength, seconds_on_task, active_seconds, "
-    "client_id, created_at"
+    "client_id, created_at, answers"
 )
-COPY_TYPES: Final = ("int8", "int8", "int8", "int4", "text", "bool", "int2", "float8", "float8", "text", "timestamptz")
+COPY_TYPES: Final = (
+    "int8", "int8", "int8", "int4", "text", "bool", "int2", "float8", "float8", "text", "timestamptz", "jsonb",
+)  # fmt: skip
 
 
 def _external_id(record: dict[str, Any], errors: list[tuple[str, str]]) -> str | None:
@@ -119,6 +138,7 @@ class _Judgment:
     strength: int | None
     seconds: float
     created_at: datetime | None
+    answers: dict[str, Any] | None = None
 
 
 def _boolean(value: Any) -> Any:
@@ -157,10 +177,13 @@ class _JudgmentRules:
     """What a judgment row is checked against: the project's kind, labels and strength scale, and the import's
     start (no judgment from the future)."""
 
-    def __init__(self, project: Project, labels: set[str], now: datetime) -> None:
+    def __init__(
+        self, project: Project, labels: set[str], now: datetime, questions: list[QuestionSpec] | None = None
+    ) -> None:
         self.project = project
         self.labels = labels
         self.now = now
+        self.questions = questions or []  # stored questions: every row gives answers
         self.pairwise = project.kind == ProjectKind.PAIRWISE
         self.columns = frozenset(JUDGMENT_COLUMNS)
         # Labels whose judgments need a strength (pairwise decisive, on a strength scale): the quick check leaves
@@ -172,7 +195,7 @@ def _quick_judgment(row: int, record: Any, rules: _JudgmentRules) -> _Judgment |
     """The common JSON row (every field of the usual type and good) checked in a few microseconds; ``None`` when
     anything is unusual, for :func:`_clean_judgment`'s full check to accept or report. It accepts exactly what the
     full check accepts (a test compares the two)."""
-    if type(record) is not dict or not rules.columns.issuperset(record):
+    if type(record) is not dict or not rules.columns.issuperset(record) or rules.questions or "answers" in record:
         return None
     external_id, annotator, label = record.get("external_id"), record.get("annotator"), record.get("label")
     if type(external_id) is not str or not external_id or external_id.isspace() or type(annotator) is not str:
@@ -233,6 +256,8 @@ def _clean_judgment_fully(
         for name, cast in (("seconds", float), ("strength", int)):
             if name in record:
                 record[name] = _number(record[name], cast)
+        if "answers" in record:
+            record["answers"] = _json_cell(record["answers"])
     for name, value in record.items():
         if isinstance(value, Invalid):
             errors.append((name, value.message))
@@ -251,17 +276,29 @@ def _clean_judgment_fully(
             and (not isinstance(value, kind) or (kind is int and isinstance(value, bool)))
         ):
             errors.append((name, f"must be {'text' if kind is str else kind.__name__}"))
+    answers = record.get("answers")
+    if rules.questions:
+        if answers is None:
+            errors.append(("answers", "is required: this project has questions (the label comes from them)"))
+        elif not isinstance(answers, dict | Invalid):
+            errors.append(("answers", "must be an object mapping each question's key to its answer"))
+        if project.kind in K_RESPONSE_KINDS and a_left is not None and not isinstance(a_left, Invalid):
+            errors.append(("a_left", "applies to pairwise projects only"))
+    elif answers is not None:
+        errors.append(("answers", "this project has no questions: give the label instead"))
     if not errors:
         problems = judgment_errors(
             kind=project.kind,
             label=label,
-            label_known=label in labels,
+            label_known=label in labels or bool(rules.questions),
             client_id="import",
             a_left=a_left,
             seconds_on_task=seconds,
             strength=strength,
             strength_scale=project.strength_scale,
         )
+        if rules.questions:  # the label comes from the answers: checked with it once the task is known
+            problems.pop("strength", None)
         errors.extend(("seconds" if name == "seconds_on_task" else name, message) for name, message in problems.items())
     created_at = None
     if record.get("created_at") not in (None, ""):
@@ -280,7 +317,19 @@ def _clean_judgment_fully(
     if errors or external_id is None:
         _report(row, errors, report)
         return None
-    return _Judgment(row, external_id, annotator, label, a_left, strength, float(seconds), created_at)
+    return _Judgment(row, external_id, annotator, label or "", a_left, strength, float(seconds), created_at, answers)
+
+
+def _json_cell(value: Any) -> Any:
+    """A CSV cell holding JSON (``answers``); empty is absent."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return json_loads(value.encode())
+    except UnstorableJSON as error:
+        return Invalid(str(error))
+    except orjson.JSONDecodeError:
+        return Invalid("must be a JSON object")
 
 
 def pseudonymous_username(*, organization_id: int, identifier: str) -> str:
@@ -379,9 +428,12 @@ class _JudgmentWriter(RowWriter):
     binary ``COPY`` that stays open while the next batch is read and checked, so the database stores the rows
     meanwhile; the COPY ends (and its tasks are settled) when the next batch needs the connection."""
 
-    def __init__(self, project: Project, report: ImportReport, create_annotators: bool) -> None:
+    def __init__(
+        self, project: Project, report: ImportReport, create_annotators: bool, questions: list[QuestionSpec]
+    ) -> None:
         self.project = project
         self.report = report
+        self.questions = questions
         self.annotators = _Annotators(project.organization_id, create_annotators)
         self.batch: list[_Judgment] = []
         self.copy: _JudgmentCopy | None = None
@@ -426,6 +478,36 @@ class _JudgmentWriter(RowWriter):
             return f"{identifier}: its pseudonymous record's name is taken by an account; it cannot be imported"
         return f"{identifier} is not a member (add create_annotators=1 to import them as a pseudonymous annotator)"
 
+    def _answers_check(self, judgment: _Judgment, n_responses: int) -> bool:
+        """Check the row's answers against its task and set its label from them (``False``: reported)."""
+        errors = answers_errors(self.questions, judgment.answers, n_responses=n_responses)
+        if not errors:
+            primary = primary_of(self.questions)
+            label = primary_label(primary, judgment.answers[primary.key])  # type: ignore[index]
+            if judgment.label and judgment.label != label:
+                errors["label"] = (
+                    f"{judgment.label!r} disagrees with the answers: "
+                    f"the primary question {primary.key!r} gives {label!r}"
+                )
+            else:
+                judgment.label = label
+                judgment.answers = answers_clean(judgment.answers)  # type: ignore[arg-type]
+                problems = judgment_errors(
+                    kind=self.project.kind,
+                    label=label,
+                    label_known=True,
+                    client_id="import",
+                    a_left=judgment.a_left,
+                    seconds_on_task=judgment.seconds,
+                    strength=judgment.strength,
+                    strength_scale=self.project.strength_scale,
+                )
+                errors |= {"strength": problems["strength"]} if "strength" in problems else {}
+        for name, message in errors.items():
+            self.report.add_error(judgment.row, name, message)
+        self.report.skipped += bool(errors) and self.report.on_error == "skip"
+        return not errors
+
     def _write_batch(self) -> None:
         batch, self.batch = self.batch, []
         if not batch:
@@ -439,6 +521,7 @@ class _JudgmentWriter(RowWriter):
             if j.external_id in tasks and j.annotator in annotators
         }
         existing = _judgment_ids(sorted(pairs))
+        responses = _response_counts(sorted(set(tasks.values()))) if self.questions else {}
         seen: set[tuple[int, int]] = set()
         new: list[tuple[int, int, _Judgment]] = []
         for judgment in batch:
@@ -448,6 +531,8 @@ class _JudgmentWriter(RowWriter):
                 self._reject(judgment.row, "external_id", f"{judgment.external_id!r}: no such task in this project")
             elif user_id is None:
                 self._reject(judgment.row, "annotator", self._unknown(judgment.annotator))
+            elif self.questions and not self._answers_check(judgment, responses[task_id]):
+                pass  # reported
             elif (task_id, user_id) in seen or existing.get((task_id, user_id), 0) > self.max_before:
                 self._reject(judgment.row, "annotator", "judges this task a second time in this file")
             elif (task_id, user_id) in existing:
@@ -471,6 +556,7 @@ class _JudgmentWriter(RowWriter):
                 None,  # active_seconds: another tool's judgments have only the time on task
                 _client_id(project_id, judgment.external_id, user_id),
                 judgment.created_at or now,
+                judgment.answers,
             )
             for task_id, user_id, judgment in new
         ]
@@ -480,12 +566,43 @@ class _JudgmentWriter(RowWriter):
         else:  # not bulk_create: auto_now_add would overwrite the times the file gives
             adapt = connection.ops.adapt_datetimefield_value
             with connection.cursor() as cursor:
-                cursor.executemany(_INSERT, [(*values[:-1], adapt(values[-1])) for values in rows])
+                cursor.executemany(
+                    _INSERT, [(*values[:-2], adapt(values[-2]), _json_text(values[-1])) for values in rows]
+                )
         self.touched = {task_id for task_id, _, _ in new}
         self.report.created += len(new)
 
 
-_INSERT: Final = f"INSERT INTO labeling_annotation ({INSERT_COLUMNS}) VALUES ({', '.join(['%s'] * 11)})"  # noqa: S608
+_INSERT: Final = f"INSERT INTO labeling_annotation ({INSERT_COLUMNS}) VALUES ({', '.join(['%s'] * 12)})"  # noqa: S608
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+# How many responses each task shows (``labeling.questions.response_count``), counted by the database: decoding
+# every payload in Python cost a sixth of the import.
+_RESPONSE_COUNTS_POSTGRES: Final = """
+SELECT id, CASE WHEN jsonb_typeof(payload->'responses') = 'array' THEN jsonb_array_length(payload->'responses')
+                WHEN payload ? 'response_a' THEN 2 ELSE 0 END
+FROM labeling_task WHERE id = ANY(%s::int8[])"""
+_RESPONSE_COUNTS: Final = """
+SELECT id, CASE WHEN json_type(payload, '$.responses') = 'array' THEN json_array_length(payload, '$.responses')
+                WHEN json_type(payload, '$.response_a') IS NOT NULL THEN 2 ELSE 0 END
+FROM labeling_task WHERE id IN ({placeholders})"""
+
+
+def _response_counts(task_ids: list[int]) -> dict[int, int]:
+    """How many responses each task shows: what its answers are checked against. One query per batch, for projects
+    with questions only (the tasks are the project's, found inside it)."""
+    if not task_ids:
+        return {}
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_RESPONSE_COUNTS_POSTGRES, [int_array(task_ids)])
+        else:
+            cursor.execute(_RESPONSE_COUNTS.format(placeholders=placeholders(task_ids)), task_ids)
+        return dict(cursor.fetchall())
 
 
 _COPY: Final = f"COPY labeling_annotation ({INSERT_COLUMNS}) FROM STDIN (FORMAT BINARY)"
@@ -581,8 +698,9 @@ def judgments_import(
     report = ImportReport(on_error=on_error)
 
     def setup() -> tuple[tuple[str, ...], Callable[[int, Any], Any], _JudgmentWriter]:
-        writer = _JudgmentWriter(project, report, create_annotators)
-        rules = _JudgmentRules(project, project_label_values(project=project), writer.now)
+        questions = project_stored_questions(project=project)
+        writer = _JudgmentWriter(project, report, create_annotators, questions)
+        rules = _JudgmentRules(project, project_label_values(project=project), writer.now, questions)
         csv = fmt == "csv"
         return JUDGMENT_COLUMNS, lambda row, record: _clean_judgment(row, record, rules, report, csv), writer
 

@@ -13,7 +13,7 @@ from labeling.models import Project
 
 
 class Command(BaseCommand):
-    help = "Write a project's dataset (dpo, kto, consensus, annotations or arena) to standard output."
+    help = "Write a project's dataset (" + ", ".join(FORMATS) + ") to standard output."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("project_id", type=int, metavar="PROJECT")
@@ -22,6 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--min-confidence", type=float)
         parser.add_argument("--include-gold", action="store_true")
         parser.add_argument("--since", help="The cursor a previous export printed.")
+        parser.add_argument("--question", help="rm_pairs: the ranking or per-response rating question's key.")
 
     def handle(self, *args: Any, project_id: int, **options: Any) -> None:
         # An operator's command: the project by id; every read is scoped to its organization.
@@ -35,6 +36,7 @@ class Command(BaseCommand):
                 min_confidence=options["min_confidence"],
                 include_gold=options["include_gold"],
                 since=options["since"],
+                question=options["question"],
             )
             chunks = csv_chunks(export) if options["output"] == "csv" else jsonl_chunks(export)
             summary = export_summary(export)
