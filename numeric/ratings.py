@@ -27,6 +27,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._keys import group_keys
 from .agreement import KRIPPENDORFF_LEVELS, krippendorff_alpha_counts
+from .bias import _flags
 from .stats import normal_quantile
 
 __all__ = [
@@ -346,20 +347,11 @@ def straight_lining_share(
     """
     m = _size(n_annotators, "n_annotators")
     who = _index(annotators, "annotators", m)
-    flagged = _bools(flags, "flags", who.size)
-    counted = np.ones(who.size, dtype=bool) if eligible is None else _bools(eligible, "eligible", who.size)
+    flagged = _flags(flags, "flags", who.size)
+    counted = np.ones(who.size, dtype=bool) if eligible is None else _flags(eligible, "eligible", who.size)
     if (flagged & ~counted).any():
         raise ValueError(f"Judgment {int(np.flatnonzero(flagged & ~counted)[0])} is flagged but not eligible.")
     total = np.bincount(who[counted], minlength=m)
     share = np.full(m, np.nan)
     np.divide(np.bincount(who[flagged], minlength=m), total, out=share, where=total > 0)
     return share
-
-
-def _bools(values: ArrayLike, name: str, length: int) -> BoolArray:
-    array = np.asarray(values)
-    if array.shape != (length,):
-        raise ValueError(f"{name} must have shape ({length},) like annotators, got {array.shape}.")
-    if array.dtype != np.bool_ and array.size and not np.isin(array, (0, 1)).all():
-        raise ValueError(f"{name} must hold booleans (or 0/1).")
-    return array.astype(np.bool_)

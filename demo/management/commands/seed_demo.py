@@ -435,15 +435,16 @@ class Command(BaseCommand):
         created = tasks.count() - before
         tally.add("tasks", created=created, present=len(items) - created)
 
-    def _judgments(
+    def _to_judge(
         self,
         spec: DemoOrganization,
         project: Project,
-        items: list[demo_data.PairItem],
+        items: list[demo_data.PairItem] | list[demo_data.RankItem],
         judges: list[tuple[Any, float]],
         tally: Tally,
-    ) -> None:
-        """``JUDGES_PER_TASK`` of the annotators judge each item, mostly choosing the better response."""
+    ) -> Iterator[tuple[Any, Any, Any, float, random.Random]]:
+        """(task, item, annotator, accuracy, their seeded rng) for each judgment still missing: ``JUDGES_PER_TASK``
+        of the annotators per item, rotating who sits a task out (each judges about three quarters of them)."""
         tasks = {
             task.external_id: task
             for task in Task.objects.for_org(project.organization_id)
@@ -459,23 +460,32 @@ class Command(BaseCommand):
             task = tasks.get(item.external_id)
             if task is None:
                 continue
-            # Rotate who sits a task out, so every annotator judges about three quarters of them.
-            chosen = [judges[(position + offset) % len(judges)] for offset in range(JUDGES_PER_TASK)]
-            for user, accuracy in chosen:
+            for user, accuracy in (judges[(position + offset) % len(judges)] for offset in range(JUDGES_PER_TASK)):
                 if (task.pk, user.pk) in done:
                     tally.add("judgments", present=1)
                     continue
-                rng = random.Random(f"{spec.slug}:{item.external_id}:{user.username}")
-                reading = len(item.prompt) + len(item.response_a) + len(item.response_b)
-                judgment_record(
-                    task=task,
-                    annotator=user,
-                    label=_judgment(rng, item.better, accuracy),
-                    client_id=f"seed-{task.external_id}-{user.pk}",
-                    a_left=rng.random() < 0.5,
-                    seconds_on_task=round(rng.uniform(0.6, 1.5) * (8 + reading / 30), 1),
-                )
+                yield task, item, user, accuracy, random.Random(f"{spec.slug}:{item.external_id}:{user.username}")
                 tally.add("judgments", created=1)
+
+    def _judgments(
+        self,
+        spec: DemoOrganization,
+        project: Project,
+        items: list[demo_data.PairItem],
+        judges: list[tuple[Any, float]],
+        tally: Tally,
+    ) -> None:
+        """The annotators judge each item, mostly choosing the better response."""
+        for task, item, user, accuracy, rng in self._to_judge(spec, project, items, judges, tally):
+            reading = len(item.prompt) + len(item.response_a) + len(item.response_b)
+            judgment_record(
+                task=task,
+                annotator=user,
+                label=_judgment(rng, item.better, accuracy),
+                client_id=f"seed-{task.external_id}-{user.pk}",
+                a_left=rng.random() < 0.5,
+                seconds_on_task=round(rng.uniform(0.6, 1.5) * (8 + reading / 30), 1),
+            )
 
     def _rankings(
         self,
@@ -485,38 +495,17 @@ class Command(BaseCommand):
         judges: list[tuple[Any, float]],
         tally: Tally,
     ) -> None:
-        """Rankings with ratings and a rationale from ``JUDGES_PER_TASK`` annotators: the better ones mostly find
-        the true order, swapping neighbours more often the less accurate they are."""
-        tasks = {
-            task.external_id: task
-            for task in Task.objects.for_org(project.organization_id)
-            .filter(project=project, external_id__in=[item.external_id for item in items])
-            .select_related("project")
-        }
-        done = set(
-            Judgment.objects.for_org(project.organization_id)
-            .filter(project=project)
-            .values_list("task_id", "annotator_id")
-        )
-        for position, item in enumerate(items):
-            task = tasks.get(item.external_id)
-            if task is None:
-                continue
-            chosen = [judges[(position + offset) % len(judges)] for offset in range(JUDGES_PER_TASK)]
-            for user, accuracy in chosen:
-                if (task.pk, user.pk) in done:
-                    tally.add("judgments", present=1)
-                    continue
-                rng = random.Random(f"{spec.slug}:{item.external_id}:{user.username}")
-                judgment_record(
-                    task=task,
-                    annotator=user,
-                    label="",
-                    client_id=f"seed-{task.external_id}-{user.pk}",
-                    seconds_on_task=round(rng.uniform(40, 120), 1),
-                    answers=_ranking_answers(rng, item, accuracy),
-                )
-                tally.add("judgments", created=1)
+        """Rankings with ratings and a rationale: the better annotators mostly find the true order, swapping
+        neighbours more often the less accurate they are."""
+        for task, item, user, accuracy, rng in self._to_judge(spec, project, items, judges, tally):
+            judgment_record(
+                task=task,
+                annotator=user,
+                label="",
+                client_id=f"seed-{task.external_id}-{user.pk}",
+                seconds_on_task=round(rng.uniform(40, 120), 1),
+                answers=_ranking_answers(rng, item, accuracy),
+            )
 
     # --- Output ----------------------------------------------------------------------------------------------
     def _print_summary(self, reports: list[OrganizationReport], seconds: float, *, base_url: str) -> None:
