@@ -115,10 +115,40 @@ def _page(
     return render(request, context["template"], context, status=status)
 
 
-def _task_html(request: HttpRequest, project: Project, lease: Lease) -> str:
+def _task_html(
+    request: HttpRequest, project: Project, lease: Lease, *, questions: list[QuestionSpec] | None = None
+) -> str:
     """The task part of the labeling page alone, for the page's script to swap in after a submit or a skip."""
-    context = _page_context(request, project, lease) | {"base_template": "annotate/_bare.html"}
+    context = _page_context(request, project, lease, questions=questions) | {"base_template": "annotate/_bare.html"}
     return render_to_string(context["template"], context, request=request)
+
+
+_FORM_PARTS: dict[str, tuple[str, str]] = {}
+_FORM_PARTS_MAX = 256
+
+
+def _form_parts(
+    questions: list[QuestionSpec], n_responses: int, *, strengths: list[tuple[int, str, str]]
+) -> tuple[str, str]:
+    """The questions' fieldsets and the help's lines of a form with ``n_responses`` responses. They depend on the
+    form alone (never on the task, the lease or the person), so a process renders each once: a rich form is some
+    800 template nodes, most of a submit's CPU when rendered every time."""
+    key = json.dumps([[spec.as_dict() for spec in questions], n_responses, strengths], sort_keys=True)
+    parts = _FORM_PARTS.get(key)
+    if parts is None:
+        context = {
+            "questions": form_questions(questions, n_responses=n_responses),
+            "numbers": range(1, n_responses + 1),
+            "strengths": strengths,
+        }
+        parts = (
+            render_to_string("annotate/_questions.html", context),  # safe: an autoescaped template's output
+            render_to_string("annotate/_form_help.html", context),
+        )
+        if len(_FORM_PARTS) >= _FORM_PARTS_MAX:
+            _FORM_PARTS.clear()
+        _FORM_PARTS[key] = parts
+    return parts
 
 
 def _page_context(
@@ -148,9 +178,11 @@ def _page_context(
     if questions:
         n = response_count(payload)
         order = display_order(n_responses=n, a_left=lease.a_left, lease_order=lease.response_order)
+        questions_html, help_html = _form_parts(questions, n, strengths=context.get("strengths", []))
         context |= {
             "template": "annotate/form.html",
-            "questions": form_questions(questions, n_responses=n),
+            "questions_html": questions_html,
+            "help_html": help_html,
             "responses": shown_responses(payload, order),
             "order_json": json.dumps(order),
         }
@@ -173,7 +205,9 @@ def _inline(request: HttpRequest) -> bool:
     return _from_page_script(request) and request.headers.get("X-Next-Task") == "inline"
 
 
-def _to_next_task(request: HttpRequest, project: Project, *, saved: bool = False) -> HttpResponse:
+def _to_next_task(
+    request: HttpRequest, project: Project, *, saved: bool = False, questions: list[QuestionSpec] | None = None
+) -> HttpResponse:
     """Where the annotator goes next. A form post is redirected to the labeling page; the page's script gets JSON:
     ``{"next": url}``, and when it asks (``X-Next-Task: inline``) the next task's HTML too, ``{"next", "html",
     "lease", "saved"}`` (no ``html`` when nothing is left: the script then loads ``next``)."""
@@ -185,7 +219,7 @@ def _to_next_task(request: HttpRequest, project: Project, *, saved: bool = False
         body["saved"] = saved
         lease = next_task(annotator=request.user, project=project)
         if lease is not None:
-            body |= {"html": _task_html(request, project, lease), "lease": lease.pk}
+            body |= {"html": _task_html(request, project, lease, questions=questions), "lease": lease.pk}
     return JsonResponse(body)
 
 
@@ -298,7 +332,7 @@ def submit(request: HttpRequest, project_id: int, lease_id: int) -> HttpResponse
             return JsonResponse({"error": problem, "questions": by_question}, status=400)
         messages.error(request, problem)
         return _page(request, project, lease, status=400, questions=questions)
-    return _to_next_task(request, project, saved=saved)
+    return _to_next_task(request, project, saved=saved, questions=questions)
 
 
 @task_post

@@ -62,9 +62,9 @@
 
   // The next task arrived with the answer: swap it in, reset the per-task state, point the URL at the page.
   function swap(body, skipped) {
-    var holder = document.createElement("div");
-    holder.innerHTML = body.html; // the server's own rendering, sanitised like the page it replaces
-    var fresh = holder.querySelector("[data-task]");
+    // The server's own rendering of the task, sanitised like a page load's; parsed inert (no script runs).
+    var parsed = new DOMParser().parseFromString(body.html, "text/html");
+    var fresh = document.adoptNode(parsed.querySelector("[data-task]"));
     task.replaceWith(fresh);
     if (body.saved) { bump("done", 1); bump("left", -1); }
     if (skipped) bump("left", -1);
@@ -481,8 +481,12 @@
     }
     questions.forEach(function (q) { bindQuestion(q); render(q); });
     if (draft && Object.keys(state).length) say("Your unsaved answers to this task are back.", false);
-    var firstOpen = questions.filter(function (q) { return questionProblem(q, true); })[0] || questions[0];
-    if (firstOpen) focusQuestion(firstOpen);
+    var open = firstOpen();
+    if (open) focusQuestion(open);
+  }
+
+  function firstOpen() {
+    return questions.filter(function (q) { return questionProblem(q, true); })[0] || questions[0];
   }
 
   function currentQuestion() {
@@ -568,6 +572,10 @@
     }
     if (form) {
       var q = currentQuestion();
+      if (!q && target === document.body) {
+        q = firstOpen(); // the focus was lost (a click outside, the window left): keys go to the first open one
+        if (q) focusQuestion(q);
+      }
       if (q && act(q, event)) {
         event.preventDefault();
         return;

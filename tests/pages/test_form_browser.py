@@ -12,7 +12,7 @@ from labeling.models import Judgment, ProjectKind, Role
 from routing.models import Lease, LeaseState
 from tests import factories
 from tests.forms.rich import RICH_QUESTIONS, rich_task
-from tests.routing.test_browser import SCREENSHOTS, browser_page, needs_chromium  # noqa: F401 - the fixture
+from tests.routing.test_browser import SCREENSHOTS, needs_chromium
 
 pytestmark = [needs_chromium, pytest.mark.browser]
 
@@ -49,7 +49,7 @@ def test_the_rich_form_is_labeled_by_keyboard_alone(live_server: Any, browser_pa
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "form-page.png"), full_page=True)
     first_lease, order = _lease(page), _order(page)
-    assert page.evaluate("document.activeElement.dataset.question") == "rank"  # the first question has the focus
+    page.wait_for_function("document.activeElement.dataset.question === 'rank'")  # the first question has the focus
 
     # The help lists this form's keys.
     page.keyboard.press("?")
