@@ -11,6 +11,7 @@ import pytest
 from labeling.models import Judgment, ProjectKind, Role
 from routing.models import Lease, LeaseState
 from tests import factories
+from tests.config.test_narrow_screens import LONG, _overflow
 from tests.forms.rich import RICH_QUESTIONS, rich_task
 from tests.routing.test_browser import SCREENSHOTS, needs_chromium
 
@@ -123,3 +124,21 @@ def test_the_rich_form_is_labeled_by_keyboard_alone(live_server: Any, browser_pa
     skipped = Lease.objects.get(pk=second_lease)
     assert skipped.state == LeaseState.SKIPPED and skipped.skip_reason == "unclear"
     assert Judgment.objects.count() == 1 and page.dialogs == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_rich_form_fits_a_390_px_phone(live_server: Any, browser_page: Any) -> None:
+    org = factories.make_org("Organization with a rather long name for a phone")
+    annotator = factories.make_member(org, Role.ANNOTATOR, "annotator-with-a-long-address@example.com")
+    project = factories.make_project(
+        org, ProjectKind.RANKING, name=f"Rich {LONG[:40]}", questions=RICH_QUESTIONS, gold_rate=0
+    )
+    row = rich_task(0)
+    row["responses"][0]["text"] = f"```\n{LONG}\n```"
+    row["messages"][1]["content"] = LONG
+    factories.make_task(project, "long", payload={k: row[k] for k in ("messages", "responses")})
+    page = browser_page
+    page.set_viewport_size({"width": 390, "height": 800})
+    _sign_in(page, live_server, annotator.username, f"/projects/{project.pk}/annotate/")
+    page.screenshot(path=str(SCREENSHOTS / "form-page-390.png"), full_page=True)
+    assert _overflow(page) == []
