@@ -47,10 +47,12 @@ from routing.selectors import (
     annotator_projects,
 )
 from routing.services import (
+    UNDO_SECONDS,
     AnnotatorPaused,
     LeaseError,
     LeaseExpired,
     judgment_submit,
+    judgment_undo,
     lease_skip,
     next_task,
     qualification_opt_in,
@@ -166,6 +168,7 @@ def _page_context(
         "posted_strength": _strength(request.POST.get("strength", ""), label="a") if request.method == "POST" else None,
         "submit_url": reverse("annotate-submit", args=[project.pk, lease.pk]),
         "skip_url": reverse("annotate-skip", args=[project.pk, lease.pk]),
+        "undo_seconds": UNDO_SECONDS,
         "template": f"annotate/{project.kind}.html",
     }
     if project.kind == ProjectKind.PAIRWISE and project.strength_scale:
@@ -206,17 +209,18 @@ def _inline(request: HttpRequest) -> bool:
 
 
 def _to_next_task(
-    request: HttpRequest, project: Project, *, saved: bool = False, questions: list[QuestionSpec] | None = None
+    request: HttpRequest, project: Project, *, questions: list[QuestionSpec] | None = None, **flags: bool
 ) -> HttpResponse:
     """Where the annotator goes next. A form post is redirected to the labeling page; the page's script gets JSON:
     ``{"next": url}``, and when it asks (``X-Next-Task: inline``) the next task's HTML too, ``{"next", "html",
-    "lease", "saved"}`` (no ``html`` when nothing is left: the script then loads ``next``)."""
+    "lease"}`` and ``flags`` (``saved``, ``undone``); no ``html`` when nothing is left: the script then loads
+    ``next``."""
     url = reverse("annotate", args=[project.pk])
     if not _from_page_script(request):
         return redirect(url)
     body: dict[str, Any] = {"next": url}
     if _inline(request):
-        body["saved"] = saved
+        body |= flags
         lease = next_task(annotator=request.user, project=project)
         if lease is not None:
             body |= {"html": _task_html(request, project, lease, questions=questions), "lease": lease.pk}
@@ -336,6 +340,20 @@ def submit(request: HttpRequest, project_id: int, lease_id: int) -> HttpResponse
 
 
 @task_post
+def undo(request: HttpRequest, project_id: int, lease_id: int) -> HttpResponse:
+    """Take back the judgment just submitted on this lease (within ``UNDO_SECONDS``): the task comes back."""
+    membership, project = _membership_and_project(request, project_id)
+    lease = annotator_lease(membership=membership, project=project, lease_id=lease_id)
+    undone = False
+    try:
+        judgment_undo(lease=lease, actor=request.user)
+        undone = True
+    except LeaseError as error:
+        messages.info(request, error.messages[0])
+    return _to_next_task(request, project, undone=undone)
+
+
+@task_post
 def skip(request: HttpRequest, project_id: int, lease_id: int) -> HttpResponse:
     membership, project = _membership_and_project(request, project_id)
     lease = annotator_lease(membership=membership, project=project, lease_id=lease_id)
@@ -345,7 +363,7 @@ def skip(request: HttpRequest, project_id: int, lease_id: int) -> HttpResponse:
         lease_skip(lease=lease, actor=request.user, reason=reason if reason in reasons else "")
     except LeaseError as error:
         messages.info(request, error.messages[0])
-    return _to_next_task(request, project)
+    return _to_next_task(request, project, saved=False)
 
 
 @login_required

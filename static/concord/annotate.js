@@ -61,17 +61,56 @@
   }
 
   // The next task arrived with the answer: swap it in, reset the per-task state, point the URL at the page.
-  function swap(body, skipped) {
+  // what: "saved" (a judgment), "skipped", "undone" (the last judgment taken back) or "" (nothing was stored).
+  function swap(body, what) {
     // The server's own rendering of the task, sanitised like a page load's; parsed inert (no script runs).
     var parsed = new DOMParser().parseFromString(body.html, "text/html");
     var fresh = document.adoptNode(parsed.querySelector("[data-task]"));
     task.replaceWith(fresh);
-    if (body.saved) { bump("done", 1); bump("left", -1); }
-    if (skipped) bump("left", -1);
-    say(body.saved ? "Saved ✓ Next task." : skipped ? "Skipped. Next task." : "", false);
+    if (what === "saved") { bump("done", 1); bump("left", -1); }
+    if (what === "skipped") bump("left", -1);
+    if (what === "undone") { bump("done", -1); bump("left", 1); }
     setup();
+    var seconds = parseInt(root.dataset.undoSeconds || "0", 10);
+    say(what === "saved" ? "Saved ✓ Next task." + (seconds ? " Press u within " + seconds + " s to undo." : "")
+      : what === "skipped" ? "Skipped. Next task."
+      : what === "undone" ? "Undone: the task is back" + (form ? " with your answers." : ".") : "", false);
     window.scrollTo(0, 0);
     history.replaceState(null, "", body.next);
+  }
+
+  // The judgment just saved, which "u" takes back while the server allows it.
+  var lastSaved = null;
+  function undo() {
+    if (sending || !lastSaved || Date.now() > lastSaved.until) return false;
+    var saved = lastSaved;
+    var data = new FormData();
+    data.set("csrfmiddlewaretoken", task.querySelector("input[name=csrfmiddlewaretoken]").value);
+    setSending(true);
+    say("Undoing…", false);
+    fetch(saved.url, {
+      method: "POST",
+      body: data,
+      credentials: "same-origin",
+      headers: { "X-Requested-With": "fetch", "X-Next-Task": "inline" },
+    })
+      .then(function (response) { return response.json(); })
+      .then(function (body) {
+        setSending(false);
+        lastSaved = null;
+        if (body.undone && saved.state) {
+          try {
+            localStorage.setItem(draftKey(saved.lease), JSON.stringify({ at: Date.now(), state: saved.state, strength: saved.strength }));
+          } catch (e) { /* the task comes back without the answers */ }
+        }
+        if (body.html) swap(body, body.undone ? "undone" : "");
+        else if (body.next) window.location.assign(body.next);
+      })
+      .catch(function () {
+        setSending(false);
+        say("Couldn't reach the server to undo.", true);
+      });
+    return true;
   }
 
   function send(target, button) {
@@ -113,9 +152,17 @@
       .then(function (result) {
         var ok = result.response.ok;
         if (ok && form) draftDrop(lease); // acknowledged (stored, or refused for a reason a retry cannot fix)
+        if (ok && result.body.saved && !isSkip) {
+          var seconds = parseInt(root.dataset.undoSeconds || "0", 10);
+          var checked = strength && strength.querySelector("input:checked");
+          lastSaved = {
+            url: target.action.replace(/\/submit$/, "/undo"), lease: lease, until: Date.now() + seconds * 1000 - 500,
+            state: form ? JSON.parse(JSON.stringify(state)) : null, strength: checked ? checked.value : null,
+          };
+        }
         if (ok && result.body.html) {
           setSending(false);
-          swap(result.body, isSkip);
+          swap(result.body, result.body.saved ? "saved" : isSkip ? "skipped" : "");
           return;
         }
         if (result.body.next) {
@@ -596,6 +643,10 @@
     if (event.key === "r") {
       event.preventDefault();
       cycleReason();
+      return;
+    }
+    if (event.key === "u" && undo()) {
+      event.preventDefault();
       return;
     }
     var selector = '[data-key="' + CSS.escape(event.key) + '"]';

@@ -142,3 +142,34 @@ def test_the_rich_form_fits_a_390_px_phone(live_server: Any, browser_page: Any) 
     _sign_in(page, live_server, annotator.username, f"/projects/{project.pk}/annotate/")
     page.screenshot(path=str(SCREENSHOTS / "form-page-390.png"), full_page=True)
     assert _overflow(page) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_u_takes_the_judgment_back_with_its_answers(live_server: Any, browser_page: Any) -> None:
+    org = factories.make_org("Undo org")
+    annotator = factories.make_member(org, Role.ANNOTATOR)
+    project = factories.make_project(
+        org, ProjectKind.RANKING, name="Undo form", questions=RICH_QUESTIONS, min_judgments=2, gold_rate=0
+    )
+    for n in range(2):
+        row = rich_task(n)
+        factories.make_task(project, row["external_id"], payload={k: row[k] for k in ("messages", "responses")})
+    page = browser_page
+    _sign_in(page, live_server, annotator.username, f"/projects/{project.pk}/annotate/")
+    page.wait_for_function("document.activeElement.dataset.question === 'rank'")
+    first = _lease(page)
+    for key in "4321" + "7654" * 3:
+        page.keyboard.press(key)
+    page.keyboard.type("Four is the best one.")
+    with page.expect_navigation():
+        page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#status.ok")
+    assert "Press u within" in page.inner_text("#status") and Judgment.objects.count() == 1
+    with page.expect_navigation():
+        page.keyboard.press("u")
+    page.wait_for_function(f"document.querySelector('[data-task]').dataset.lease === '{first}'")
+    assert "Undone" in page.inner_text("#status")
+    assert not Judgment.objects.exists()
+    assert "1. Response 4" in page.inner_text("[data-ranking]")
+    assert page.input_value("[data-question=why] textarea") == "Four is the best one."
+    assert page.inner_text("[data-count=done]") == "0"
