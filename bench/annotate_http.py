@@ -3,13 +3,18 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/concord REDIS_URL=redis://127.0.0.1:6379/0 \\
         .venv/bin/python bench/annotate_http.py
 
-Builds a fresh database ``<name>_bench_http`` (dropped and re-created on every run) with one pairwise project of
-``--tasks`` tasks (min 3 judgments, 5% gold served, auto-pause on as the project's default), starts gunicorn and a
-Celery worker as production runs them (the quality recompute runs on commit), and for each N in ``--annotators``
-runs N browsers (threads, each with its own keep-alive connection) that repeat the page cycle — POST a choice (a
-plain form post, answered by a redirect to the labeling page), GET the labeling page (the next task) — for
-``--seconds`` after a warm-up. Prints loops/s and p50/p99 of each step, the errors, and the command that
-reproduces the run. Not a test: nothing here asserts timings; it exits 1 when any loop failed.
+Builds a fresh database ``<name>_bench_http`` (dropped and re-created on every run) with one project of ``--tasks``
+tasks (min 3 judgments, 5% gold served, auto-pause on as the project's default): ``--form pairwise`` (a plain
+pairwise project) or ``--form rich`` (the rich form of ``tests/forms/rich.py``: a 4-response ranking, three
+per-response ratings, a rationale, an optional rewrite; tasks from ``rich_task``). It starts gunicorn and a Celery
+worker as production runs them (the quality recompute runs on commit), and for each N in ``--annotators`` runs N
+browsers (threads, each with its own keep-alive connection) that repeat the page's cycle for ``--seconds`` after a
+warm-up: one request per judgment, as the page's script sends it (``X-Next-Task: inline``: the answer carries the
+next task's HTML); ``--cycle two`` measures the plain form post answered by a redirect, then the GET of the page.
+Prints judgments/s, p50/p99 of each request, the server's CPU per judgment (the gunicorn workers, the PostgreSQL
+backends of the bench database and the Celery worker, from ``/proc/<pid>/stat`` before and after the measured
+seconds; PostgreSQL must run on this machine), the errors, and the command that reproduces the run. Not a test:
+nothing here asserts timings; it exits 1 when any loop failed.
 
 The browsers act for ``--people`` plausible annotators, so that the quality engine has no reason to pause them
 (it must not: the page of a paused annotator is "nothing left", which this benchmark counts as an error):
@@ -39,6 +44,7 @@ import argparse
 import heapq
 import html
 import http.client
+import json
 import os
 import random
 import re
@@ -63,12 +69,15 @@ PASSWORD = "bench-password-not-secret"
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 CHOICES_FORM = re.compile(r'<form method="post" action="([^"]+/submit)"')
 CLIENT_ID = re.compile(r'name="client_id" value="([^"]+)"')
-TASK_NUMBER = re.compile(r"Explain idea (\d+) in")
+TASK_NUMBER = re.compile(r"Explain idea (\d+) in|Question (\d+): how do I")
 MESSAGES = re.compile(r'<ul class="messages"[^>]*>(.*?)</ul>', re.S)
 TAGS = re.compile(r"<[^>]+>")
 LABELS = ("a", "b", "tie", "both_bad")
 TRUTH_WEIGHTS = (0.45, 0.45, 0.07, 0.03)
 MIN_THINK = 3.5  # seconds: above the project's too_fast_seconds (3) for every judgment, not only the median
+RICH_K = 4
+ORDER = re.compile(r'data-order="([^"]+)"')
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _environment(database_url: str, var_dir: str) -> dict[str, str]:
@@ -85,13 +94,18 @@ def _environment(database_url: str, var_dir: str) -> dict[str, str]:
     }
 
 
-def _truths(n_tasks: int, seed: int) -> list[str]:
-    """The hidden truth of each task (a or b on gold tasks, every 100th)."""
+def _truths(n_tasks: int, seed: int, form: str = "pairwise") -> list[str]:
+    """The hidden truth of each task (a or b on gold tasks, every 100th); for the rich form, the best response's
+    index."""
     rng = random.Random(seed)
+    if form == "rich":
+        return [str(rng.randrange(RICH_K)) for _ in range(n_tasks)]
     return [rng.choice(("a", "b")) if n % 100 == 0 else rng.choices(LABELS, TRUTH_WEIGHTS)[0] for n in range(n_tasks)]
 
 
-def _build(n_tasks: int, n_annotators: int, truths: list[str] | None = None) -> tuple[int, list[str]]:
+def _build(
+    n_tasks: int, n_annotators: int, truths: list[str] | None = None, form: str = "pairwise"
+) -> tuple[int, list[str]]:
     """The project, its tasks and annotators: the project id and the usernames. With ``truths`` (one per task),
     each task's hidden truth is written into its meta and gold tasks (every 100th) take theirs as the gold label;
     without (``bench/soak.py``), every gold label is "a"."""
@@ -109,10 +123,18 @@ def _build(n_tasks: int, n_annotators: int, truths: list[str] | None = None) -> 
 
     call_command("migrate", verbosity=0)
     call_command("collectstatic", verbosity=0, interactive=False)
+    from tests.forms.rich import RICH_QUESTIONS, rich_task
+
     org = Organization.objects.create(name="Bench", slug="bench")
-    project = project_create(
-        organization=org, name="Bench prefs", kind="pairwise", min_judgments=3, max_judgments=5, gold_rate=0.05
-    )
+    if form == "rich":
+        project = project_create(
+            organization=org, name="Bench rich", questions=RICH_QUESTIONS, min_judgments=3, max_judgments=5,
+            gold_rate=0.05,
+        )  # fmt: skip
+    else:
+        project = project_create(
+            organization=org, name="Bench prefs", kind="pairwise", min_judgments=3, max_judgments=5, gold_rate=0.05
+        )
     password = make_password(PASSWORD)
     User = get_user_model()
     users = User.objects.bulk_create(
@@ -125,7 +147,9 @@ def _build(n_tasks: int, n_annotators: int, truths: list[str] | None = None) -> 
                 organization=org,
                 project=project,
                 external_id=f"pair-{n}",
-                payload={
+                payload=_rich_payload(rich_task(n, RICH_K))
+                if form == "rich"
+                else {
                     "prompt": f"Explain idea {n} in **two** sentences.",
                     "response_a": f"Idea {n} is simple:\n\n```python\nprint({n})\n```",
                     "response_b": f"Idea {n} is *about* sharing the work fairly. It helps.",
@@ -141,6 +165,10 @@ def _build(n_tasks: int, n_annotators: int, truths: list[str] | None = None) -> 
         cursor.execute("ANALYZE")
     connection.close()
     return project.pk, [u.username for u in users]
+
+
+def _rich_payload(row: dict) -> dict:
+    return {"messages": row["messages"], "responses": row["responses"]}
 
 
 def _sessions(usernames: list[str]) -> list[dict[str, str]]:
@@ -179,10 +207,38 @@ class Person:
         self.page = page
         self.ready_at = time.time() + max(MIN_THINK, self.think * self.rng.lognormvariate(0.0, 0.3))
 
+    def task_number(self) -> int | None:
+        found = TASK_NUMBER.search(self.page)
+        return None if found is None else int(found.group(1) or found.group(2))
+
+    def answers(self, truths: list[str]) -> dict:
+        """Their answers to the rich form: the truth ranked first with their accuracy (the rest in any order), rated
+        highest, a rationale, and now and then a rewrite of the best. Indexes are the task's own (the page's script
+        maps the numbers pressed back with the order shown; this person needs no screen)."""
+        number = self.task_number()
+        truth = int(truths[number]) if number is not None else 0
+        others = [i for i in range(RICH_K) if i != truth]
+        best = truth if self.rng.random() < self.accuracy else self.rng.choice(others)
+        rest = [i for i in range(RICH_K) if i != best]
+        self.rng.shuffle(rest)
+        self.answered += 1
+        self.right += best == truth
+        ratings = [self.rng.randint(6, 7) if i == best else self.rng.randint(2, 5) for i in range(RICH_K)]
+        answers = {
+            "rank": [best, *rest],
+            "helpfulness": ratings,
+            "honesty": ratings,
+            "harmlessness": [7] * RICH_K,
+            "why": "It answers the question and shows the idiom.",
+        }
+        if self.rng.random() < 0.3:
+            answers["better"] = {"text": "Use xs[::-1] for a copy, or xs.reverse() in place.", "source": best}
+        return answers
+
     def choose(self, truths: list[str]) -> str:
         """The choice they press on the page they hold: the task's truth with their accuracy, else another answer."""
-        number = TASK_NUMBER.search(self.page)
-        truth = truths[int(number.group(1))] if number else "tie"
+        number = self.task_number()
+        truth = truths[number] if number is not None else "tie"
         label = truth if self.rng.random() < self.accuracy else self.rng.choice([x for x in LABELS if x != truth])
         self.answered += 1
         self.right += label == truth
@@ -225,9 +281,14 @@ class Browser:
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 
     def request(
-        self, person: Person, method: str, path: str, form: dict[str, str] | None = None
+        self,
+        person: Person,
+        method: str,
+        path: str,
+        form: dict[str, str] | None = None,
+        extra: dict[str, str] | None = None,
     ) -> tuple[int, str, str]:
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in person.cookies.items())}
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in person.cookies.items()), **(extra or {})}
         body = None
         if form is not None:
             body = urlencode(form)
@@ -255,17 +316,23 @@ def _first_message(page: str) -> str:
     return html.unescape(" ".join(TAGS.sub(" ", found.group(1)).split()))[:160]  # type: ignore[union-attr]
 
 
-def _open(browser: Browser, person: Person, page_path: str, errors: list[tuple[str, int, str]]) -> bool:
-    """Load the person's labeling page (their next task) for them to think about; False (an error) otherwise."""
-    status, _, page = browser.request(person, "GET", page_path)
+def _take_page(person: Person, status: int, page: str, step: str, errors: list[tuple[str, int, str]]) -> bool:
+    """Hand ``page`` (a labeling page, or the task part of one) to the person to think about; False (an error)
+    when it is not one."""
     if status != 200 or CHOICES_FORM.search(page) is None:
-        errors.append(("labeling page", status, _first_message(page)))
+        errors.append((step, status, _first_message(page)))
         person.page, person.ready_at = "", time.time() + 1.0
         return False
     if MESSAGES.search(page):  # a refused submit shows its reason on the next page (nothing was stored)
         errors.append(("submit refused", status, _first_message(page)))
     person.hold(page)
     return True
+
+
+def _open(browser: Browser, person: Person, page_path: str, errors: list[tuple[str, int, str]]) -> bool:
+    """Load the person's labeling page (their next task) for them to think about; False (an error) otherwise."""
+    status, _, page = browser.request(person, "GET", page_path)
+    return _take_page(person, status, page, "labeling page", errors)
 
 
 def _prime(port: int, people: list[Person], page_path: str, errors: list[tuple[str, int, str]]) -> None:
@@ -276,6 +343,9 @@ def _prime(port: int, people: list[Person], page_path: str, errors: list[tuple[s
             _open(browser, person, page_path, errors)
 
 
+INLINE = {"X-Requested-With": "fetch", "X-Next-Task": "inline"}
+
+
 def _work(
     browser: Browser,
     crowd: Crowd,
@@ -284,6 +354,8 @@ def _work(
     measure_at: float,
     stop_at: float,
     results: dict[str, list],
+    form_kind: str,
+    cycle: str,
 ) -> None:
     while time.time() < stop_at:
         person, waited = crowd.take(stop_at)
@@ -299,24 +371,69 @@ def _work(
         form = {
             "csrfmiddlewaretoken": CSRF_FIELD.search(page).group(1),  # type: ignore[union-attr]
             "client_id": CLIENT_ID.search(page).group(1),  # type: ignore[union-attr]
-            "choice": person.choose(truths),
         }
-        t0 = time.perf_counter()
-        status, location, answer = browser.request(person, "POST", CHOICES_FORM.search(page).group(1), form)  # type: ignore[union-attr]
-        t1 = time.perf_counter()
-        person.page = ""
-        if status != 302 or location != page_path:
-            results["errors"].append(("submit", status, location or _first_message(answer)))
-            crowd.give_back(person)
-            continue
+        if form_kind == "rich":
+            form["answers"] = json.dumps(person.answers(truths))
+            form["active_seconds"] = "5.0"
+        else:
+            form["choice"] = person.choose(truths)
+        action = CHOICES_FORM.search(page).group(1)  # type: ignore[union-attr]
         errors_before = len(results["errors"])
-        _open(browser, person, page_path, results["errors"])
-        t2 = time.perf_counter()
+        t0 = time.perf_counter()
+        if cycle == "one":
+            status, _, answer = browser.request(person, "POST", action, form, INLINE)
+            t1 = t2 = time.perf_counter()
+            person.page = ""
+            try:
+                body = json.loads(answer)
+            except ValueError:
+                body = {}
+            if status != 200 or not body.get("saved"):
+                results["errors"].append(("submit", status, str(body.get("error") or _first_message(answer))))
+                crowd.give_back(person)
+                continue
+            _take_page(person, status, body.get("html", ""), "next task in the answer", results["errors"])
+        else:
+            status, location, answer = browser.request(person, "POST", action, form)
+            t1 = time.perf_counter()
+            person.page = ""
+            if status != 302 or location != page_path:
+                results["errors"].append(("submit", status, location or _first_message(answer)))
+                crowd.give_back(person)
+                continue
+            _open(browser, person, page_path, results["errors"])
+            t2 = time.perf_counter()
         crowd.give_back(person)
         if measured and len(results["errors"]) == errors_before:
             results["submit"].append((t1 - t0) * 1000)
             results["page"].append((t2 - t1) * 1000)
             results["loops"].append(1.0)
+
+
+def _cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds of each live process (``/proc/<pid>/stat``); a process gone is left out."""
+    seconds = {}
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14 and 15)
+    return seconds
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(entry.name))
+    return found
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -355,6 +472,65 @@ def _quality(project_id: int) -> dict[str, int]:
     return counts
 
 
+class CpuMeter:
+    """CPU seconds used by the server's processes between ``start`` and ``stop``: the gunicorn workers, the
+    PostgreSQL backends of the bench database, the Celery worker.
+
+    Sampled every 0.2 s by a thread: Django closes a connection older than ``CONN_MAX_AGE`` (60 s) at the end of a
+    request, so backends come and go during a run. A process seen at ``start`` counts from its CPU then; one that
+    appears later counts from zero (it started within the window); one that ends counts up to its last sample
+    (at most 0.2 s of its work is missed)."""
+
+    def __init__(self, gunicorn: int, worker: int, database_url: str) -> None:
+        import psycopg
+
+        self.gunicorn, self.worker = gunicorn, worker
+        self.connection = psycopg.connect(database_url, autocommit=True)
+        self.first: dict[str, dict[int, float]] = {}
+        self.last: dict[str, dict[int, float]] = {}
+        self.used: dict[str, float] = {}
+        self.running = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def _groups(self) -> dict[str, list[int]]:
+        rows = self.connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+        return {
+            "web": [self.gunicorn, *_children(self.gunicorn)],
+            "postgres": [row[0] for row in rows],
+            "celery": [self.worker, *_children(self.worker)],
+        }
+
+    def _sample(self, *, at_start: bool = False) -> None:
+        for name, pids in self._groups().items():
+            for pid, seconds in _cpu_seconds(pids).items():
+                self.first[name].setdefault(pid, seconds if at_start else 0.0)
+                self.last[name][pid] = seconds
+
+    def _loop(self) -> None:
+        while self.running.is_set():
+            self._sample()
+            time.sleep(0.2)
+
+    def start(self) -> None:
+        self.first = {name: {} for name in ("web", "postgres", "celery")}
+        self.last = {name: {} for name in ("web", "postgres", "celery")}
+        self._sample(at_start=True)
+        self.running.set()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.running.clear()
+        if self.thread is not None:
+            self.thread.join()
+        self._sample()
+        self.used = {
+            name: sum(self.last[name][pid] - self.first[name][pid] for pid in self.last[name]) for name in self.last
+        }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=20_000)
@@ -366,6 +542,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--form", choices=["pairwise", "rich"], default="pairwise", help="the project's form")
+    parser.add_argument(
+        "--cycle",
+        choices=["one", "two"],
+        default="one",
+        help="one: the script's submit, answered with the next task; two: form post, redirect, GET of the page",
+    )
     parser.add_argument(
         "--threads", type=int, default=1, help="threads per gunicorn worker (1: sync workers; more: gthread)"
     )
@@ -380,8 +563,8 @@ def main() -> None:
     database_url = recreate_database(server, (urlsplit(server).path.strip("/") or "concord") + "_bench_http")
     env = _environment(database_url, var_dir)
     os.environ.update(env)
-    truths = _truths(args.tasks, args.seed)
-    project_id, usernames = _build(args.tasks, args.people, truths)
+    truths = _truths(args.tasks, args.seed, args.form)
+    project_id, usernames = _build(args.tasks, args.people, truths, args.form)
     cookies = _sessions(usernames)
     rng = random.Random(args.seed)
     people = [
@@ -408,7 +591,7 @@ def main() -> None:
         page_path = f"/projects/{project_id}/annotate/"
         kind = "sync" if args.threads == 1 else f"gthread x{args.threads}"
         print(
-            f"gunicorn 2 workers ({kind}), PostgreSQL, {args.tasks:,} pairwise tasks, {args.people:,} people "
+            f"gunicorn 2 workers ({kind}), PostgreSQL, {args.tasks:,} {args.form} tasks, {args.people:,} people "
             f"(accuracy {args.accuracy[0]:.2f}-{args.accuracy[1]:.2f}, think median {args.think:g} s, "
             f"at least {MIN_THINK:g} s), CPUs: {os.cpu_count()}",
             flush=True,
@@ -428,28 +611,43 @@ def main() -> None:
             for (step, status, message), count in Counter(priming_errors).most_common(5):
                 print(f"  {count} x {step}: {status} {message}")
         crowd = Crowd(people)
+        meter = CpuMeter(gunicorn.pid, worker.pid, database_url)
         for n in args.annotators:
             results: dict[str, list] = {"page": [], "submit": [], "loops": [], "errors": [], "waited": []}
             measure_at = time.time() + args.warmup
             stop_at = measure_at + args.seconds
             browsers = [Browser(args.port) for _ in range(n)]
             threads = [
-                threading.Thread(target=_work, args=(b, crowd, page_path, truths, measure_at, stop_at, results))
+                threading.Thread(
+                    target=_work,
+                    args=(b, crowd, page_path, truths, measure_at, stop_at, results, args.form, args.cycle),
+                )
                 for b in browsers
             ]
             for thread in threads:
                 thread.start()
+            time.sleep(max(0.0, measure_at - time.time()))
+            meter.start()
             for thread in threads:
                 thread.join()
+            meter.stop()
             page, submit, errors = results["page"], results["submit"], results["errors"]
             waited = sum(results["waited"]) / (n * (args.warmup + args.seconds))
             mean_loop = statistics.fmean(a + b for a, b in zip(page, submit, strict=True)) if page else float("nan")
+            judged = max(len(results["loops"]), 1)
+            cpu = "  ".join(f"{name} {seconds * 1000 / judged:.2f}" for name, seconds in meter.used.items())
+            steps = (
+                f"submit with the next task p50 {_percentile(submit, 50):5.1f} ms p99 {_percentile(submit, 99):6.1f} ms"
+                if args.cycle == "one"
+                else f"page p50 {_percentile(page, 50):5.1f} ms p99 {_percentile(page, 99):6.1f} ms  "
+                f"submit p50 {_percentile(submit, 50):5.1f} ms p99 {_percentile(submit, 99):6.1f} ms"
+            )
             print(
-                f"N={n}: {len(results['loops']) / args.seconds:6.1f} loops/s  "
-                f"page p50 {_percentile(page, 50):5.1f} ms p99 {_percentile(page, 99):6.1f} ms  "
-                f"submit p50 {_percentile(submit, 50):5.1f} ms p99 {_percentile(submit, 99):6.1f} ms  "
+                f"N={n}: {len(results['loops']) / args.seconds:6.1f} judgments/s  {steps}  "
                 f"(mean loop {mean_loop:.1f} ms, errors {len(errors)}, "
-                f"browsers waited for a person {waited:.1%} of the time)",
+                f"browsers waited for a person {waited:.1%} of the time)\n"
+                f"     server CPU ms per judgment: {cpu} (web + postgres "
+                f"{(meter.used['web'] + meter.used['postgres']) * 1000 / judged:.2f})",
                 flush=True,
             )
             if errors:

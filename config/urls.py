@@ -46,6 +46,7 @@ urlpatterns = [
         name="annotate-submit",
     ),
     path("projects/<int:project_id>/annotate/<int:lease_id>/skip", routing_views.skip, name="annotate-skip"),
+    path("projects/<int:project_id>/annotate/<int:lease_id>/undo", routing_views.undo, name="annotate-undo"),
     path("projects/<int:project_id>/quality/", quality_views.quality, name="quality"),
     path("projects/<int:project_id>/quality/<slug:chart>.csv", quality_views.quality_csv, name="quality-csv"),
     path(

@@ -5,6 +5,7 @@ seed). Both store the row and settle the task in one transaction, under the task
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -13,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from labeling.db import json_value, timestamp
-from labeling.models import Judgment, Membership, Project, Task
+from labeling.models import Judgment, Membership, Project, Task, TaskStatus
 from labeling.questions import (
     QuestionSpec,
     answers_clean,
@@ -29,8 +30,11 @@ from labeling.validation import text_problem
 from quality.consensus import task_settle
 from quality.services import project_stats_request_refresh
 from routing import sql
-from routing.models import Lease
+from routing.models import Lease, LeaseState
 from routing.services.leases import ACTIVE, LeaseError, lease_error, paused_error
+
+#: How long after a submit its annotator may take the judgment back (the page offers it this long).
+UNDO_SECONDS = 10
 
 
 def _judgment_store(
@@ -240,3 +244,50 @@ def judgment_record(
         )
     task.refresh_from_db()
     return judgment
+
+
+def judgment_undo(*, lease: Lease, actor: Any, now: datetime | None = None) -> Lease:
+    """Take back ``actor``'s judgment on ``lease`` within ``UNDO_SECONDS`` of its submit, in one transaction: the
+    judgment is deleted, the lease is active again, the lease the annotator was given next in the project is
+    released (its task goes back to the pool), and the task is recounted; the project's stats refresh is queued.
+
+    Refused with ``LeaseError``, changing nothing, for anyone else's lease, a lease not submitted, after the window,
+    once the lease's own time is up (the task may have gone to someone else) and once the task is no longer open
+    (the judgment, or one after it, settled it: consensus and exports may already use it)."""
+    now = now or timezone.now()
+    if lease.annotator_id != actor.pk:
+        raise LeaseError("This task is leased to someone else.", code="not_yours")
+    org = lease.organization_id
+    with transaction.atomic():
+        row = sql.lock_lease_and_task(lease=lease.pk, org=org, label="", now=now)
+        if row is None:
+            raise LeaseError("This lease does not exist.", code="missing")
+        if row.state != LeaseState.SUBMITTED:
+            raise LeaseError("There is no judgment on this task to undo.", code="not_submitted")
+        locked = Lease.objects.for_org(org).get(pk=lease.pk)
+        judgment = Judgment.objects.for_org(org).filter(task_id=row.task_id, annotator_id=actor.pk).first()
+        since = now - timedelta(seconds=UNDO_SECONDS)
+        if judgment is None or judgment.created_at < since or (locked.finished_at or now) < since:
+            raise LeaseError(f"A judgment can be undone only within {UNDO_SECONDS} seconds.", code="undo_too_late")
+        if not row.live:
+            raise LeaseError("Your time on this task ran out, so the judgment stays.", code="undo_expired")
+        status = Task.objects.for_org(org).filter(pk=row.task_id).values_list("status", flat=True).first()
+        if status != TaskStatus.OPEN:
+            raise LeaseError("This task is already settled, so the judgment stays.", code="undo_settled")
+        Lease.objects.for_org(org).filter(project_id=row.project_id, annotator_id=actor.pk, state=ACTIVE).update(
+            state=LeaseState.EXPIRED, finished_at=now
+        )
+        Judgment.objects.for_org(org).filter(pk=judgment.pk).delete()
+        Lease.objects.for_org(org).filter(pk=lease.pk).update(state=ACTIVE, finished_at=None)
+        task_settle(
+            row.task_id,
+            row.project_id,
+            row.gold_label is not None,
+            now,
+            row.min_judgments,
+            row.max_judgments,
+            row.consensus_threshold,
+        )
+        project_stats_request_refresh(project_ids=[row.project_id])
+    lease.refresh_from_db()
+    return lease

@@ -234,7 +234,7 @@ def test_outsider_gets_404_on_every_project_page(client: Client, tenancy: Tenanc
     missing = 999_999
     for pk in (project.pk, missing):
         assert client.get(reverse("annotate", args=[pk])).status_code == 404
-        for name in ("annotate-submit", "annotate-skip"):
+        for name in ("annotate-submit", "annotate-skip", "annotate-undo"):
             assert client.post(reverse(name, args=[pk, lease.pk]), {"choice": "first"}).status_code == 404
     assert not Judgment.objects.exists()
     lease.refresh_from_db()
@@ -281,6 +281,7 @@ COVERED_ROUTES = {
     "annotate": "test_outsider_gets_404_on_every_project_page",
     "annotate-submit": "test_outsider_gets_404_on_every_project_page",
     "annotate-skip": "test_outsider_gets_404_on_every_project_page",
+    "annotate-undo": "test_outsider_gets_404_on_every_project_page",
     "quality": "tests/quality/test_dashboard.py::test_outsider_gets_404_on_every_quality_url",
     "quality-csv": "tests/quality/test_dashboard.py::test_outsider_gets_404_on_every_quality_url",
     "quality-unpause": "tests/quality/test_dashboard.py::test_outsider_gets_404_on_every_quality_url",

@@ -460,6 +460,15 @@ PAGE_CASES = [
         owner=("session:annotator_a", "POST", 302),
     ),
     Case("annotate-skip", "own project, foreign lease", "page", _lease_route("annotate-skip", False), ("POST",)),
+    Case(
+        "annotate-undo",
+        "foreign project and lease",
+        "page",
+        _lease_route("annotate-undo", True),
+        ("POST",),
+        owner=("session:annotator_a", "POST", 302),
+    ),
+    Case("annotate-undo", "own project, foreign lease", "page", _lease_route("annotate-undo", False), ("POST",)),
     Case("quality", "", "page", _page("quality"), ("GET",), owner=("session:manager_a", "GET", 200)),
     Case("quality-csv", "", "page", _quality_csv, ("GET",), owner=("session:manager_a", "GET", 200)),
     Case(
