@@ -36,7 +36,7 @@ def task_settle(
     min_j: int,
     max_j: int,
     threshold: float,
-    kind: str = "pairwise",
+    kind: str,
 ) -> None:
     """Recount the task's judgments from rows and settle its status (the caller holds the task's lock)."""
     evidence = sql.judgment_evidence(task=task_id)

@@ -287,6 +287,7 @@ def judgment_undo(*, lease: Lease, actor: Any, now: datetime | None = None) -> L
             row.min_judgments,
             row.max_judgments,
             row.consensus_threshold,
+            row.kind,
         )
         project_stats_request_refresh(project_ids=[row.project_id])
     lease.refresh_from_db()
