@@ -51,7 +51,7 @@ RANKING_QUESTIONS: list[dict[str, Any]] = [
         "key": "rank",
         "kind": "ranking",
         "title": "Rank the four responses, best first",
-        "help": "Press the response numbers in order, best first.",
+        "help": "Correctness first, then clarity, then brevity.",
         "primary": True,
     },
     *(
