@@ -471,11 +471,11 @@ def _quality(project_id: int) -> dict[str, int]:
     # after django.setup(): project modules need the app registry
     from django.db.models import Count, Q
 
-    from quality.models import AnnotatorScore
+    from quality.models import AnnotatorScore, Flag
     from quality.services import project_quality_recompute
 
     project_quality_recompute(project_id=project_id)
-    flags = ("random_clicker", "position_biased", "verbosity_biased", "too_fast", "low_gold_accuracy")
+    flags = Flag.values
     counts = AnnotatorScore.objects.filter(project_id=project_id).aggregate(
         scored=Count("id"),
         paused=Count("id", filter=Q(paused_at__isnull=False)),

@@ -30,7 +30,7 @@ from labeling.questions import PROJECT_KIND_OF_PRIMARY, QuestionSpec, primary_la
 from labeling.queueing import job_enqueue_on_commit
 from labeling.ranking import prediction_clean, task_rank_for
 from labeling.selectors import project_label_values, project_stored_questions
-from labeling.validation import gold_response_error, label_value_error, payload_errors
+from labeling.validation import gold_label_error, label_value_error, payload_errors
 
 
 def payload_clean(*, kind: str, payload: Any) -> dict[str, Any]:
@@ -246,9 +246,9 @@ def task_create(
         payload_clean(kind=project.kind, payload=payload)
     except ValidationError as error:
         errors.update(error.message_dict)
-    if gold_label is not None and gold_label not in project_label_values(project=project):
-        errors["gold_label"] = f"{gold_label!r} is not one of this project's labels"
-    elif (problem := gold_response_error(project.kind, gold_label, payload)) is not None:
+    if (
+        problem := gold_label_error(project.kind, gold_label, payload, project_label_values(project=project))
+    ) is not None:
         errors["gold_label"] = problem
     if meta is not None and not isinstance(meta, dict):
         errors["meta"] = "must be a JSON object"
@@ -261,7 +261,7 @@ def task_create(
             errors["predictions"] = "; ".join(error.messages)
     if errors:
         raise ValidationError(errors)
-    if Task.objects.filter(project=project, external_id=external_id).exists():
+    if Task.objects.for_org(project.organization_id).filter(project=project, external_id=external_id).exists():
         raise ValidationError({"external_id": f"{external_id!r} already exists in this project"})
     task = Task(
         organization_id=project.organization_id,

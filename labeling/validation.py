@@ -138,6 +138,16 @@ def gold_value(kind: str, gold: Any) -> Any:
     return gold
 
 
+def gold_label_error(kind: str, gold: Any, payload: Any, label_values: set[str]) -> str | None:
+    """Why ``gold`` cannot be this task's known answer: not one of the project's labels, or (a ranking) not one of
+    the task's responses; ``None`` when it can (or is absent)."""
+    if gold is None:
+        return None
+    if gold not in label_values:
+        return f"{gold!r} is not one of this project's labels"
+    return gold_response_error(kind, gold, payload)
+
+
 def gold_response_error(kind: str, gold: Any, payload: Any) -> str | None:
     """A ranking's gold names its best response: an index of this task's responses."""
     if kind != "ranking" or not isinstance(gold, str) or not isinstance(payload, dict):

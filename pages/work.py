@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from labeling.models import DECISIVE_LABELS, Membership, Project, ProjectKind, Strength
-from labeling.questions import QuestionSpec, response_count
+from labeling.questions import QuestionSpec, primary_of, response_count
 from labeling.selectors import project_stored_questions
 from labeling.tenancy import access_project, request_membership
 from pages.display import (
@@ -306,7 +306,7 @@ def submit(request: HttpRequest, project_id: int, lease_id: int) -> HttpResponse
     try:
         if questions:
             answers = _answers(request.POST.get("answers", ""), questions=questions, a_left=bool(lease.a_left))
-            primary = next(spec for spec in questions if spec.primary)
+            primary = primary_of(questions)
             if primary.kind == "pairwise":
                 strength = _strength(request.POST.get("strength", ""), label=str(answers.get(primary.key)))
         elif project.kind == ProjectKind.PAIRWISE:
@@ -324,6 +324,7 @@ def submit(request: HttpRequest, project_id: int, lease_id: int) -> HttpResponse
             active_seconds=_seconds(request.POST.get("active_seconds", "")),  # type: ignore[arg-type]
             strength=strength,  # type: ignore[arg-type]
             actor=request.user,
+            questions=questions,
         )
         saved = True
     except (LeaseExpired, AnnotatorPaused) as error:

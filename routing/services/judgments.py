@@ -103,11 +103,12 @@ def judgment_submit(
     active_seconds: float | None = None,
     strength: int | None = None,
     answers: dict[str, Any] | None = None,
+    questions: list[QuestionSpec] | None = None,
 ) -> Judgment:
     """Store ``actor``'s judgment on their lease and move the task towards consensus, in one transaction.
 
     A project with questions takes ``answers`` (``labeling.questions``; the primary answer becomes the label) and
-    no ``label``; others take ``label``.
+    no ``label``; others take ``label``. ``questions``: the form, when the caller has read it already.
 
     The same ``client_id`` again (double click, retry after a timeout) returns the first judgment. A lease
     that expired, was skipped or belongs to someone else raises ``LeaseError`` and writes nothing, and so does any
@@ -126,9 +127,9 @@ def judgment_submit(
     if answers is not None:
         payload = lease.task.payload
         n_responses = response_count(payload)
-        label = answers_label(
-            project_questions_of(organization_id=org, project_id=lease.project_id), answers, payload=payload
-        )
+        if questions is None:  # the caller (the labeling page) may have read the form already
+            questions = project_questions_of(organization_id=org, project_id=lease.project_id)
+        label = answers_label(questions, answers, payload=payload)
     with transaction.atomic():
         now = timezone.now()
         row = sql.lock_lease_and_task(lease=lease.pk, org=org, label=str(label), now=now)

@@ -29,7 +29,7 @@ from demo import data as demo_data
 from labeling.models import Judgment, Label, Membership, Organization, Project, ProjectKind, ProjectStats, Role, Task
 from labeling.selectors import project_label_values
 from labeling.services import membership_create, project_create, project_stats_refresh
-from labeling.validation import payload_errors
+from labeling.validation import gold_label_error, payload_errors
 from routing.models import AnnotatorQualification, Qualification, TaskRequirement
 from routing.services import (
     judgment_record,
@@ -385,10 +385,7 @@ class Command(BaseCommand):
     ) -> Project:
         project = Project.objects.for_org(organization).filter(name=name).first()
         if project is None:
-            if "questions" in options:
-                project = project_create(organization=organization, name=name, labels=labels, **options)
-            else:
-                project = project_create(organization=organization, name=name, kind=kind, labels=labels, **options)
+            project = project_create(organization=organization, name=name, kind=kind, labels=labels, **options)
             tally.add("projects", created=1)
             tally.add("labels", created=Label.objects.for_org(organization).filter(project=project).count())
             return project
@@ -416,8 +413,8 @@ class Command(BaseCommand):
             if item.external_id in existing:
                 continue
             errors = payload_errors(project.kind, item.payload)
-            if item.gold_label is not None and item.gold_label not in label_values:
-                errors["gold_label"] = f"{item.gold_label!r} is not one of this project's labels"
+            if (problem := gold_label_error(project.kind, item.gold_label, item.payload, label_values)) is not None:
+                errors["gold_label"] = problem
             if errors:
                 raise CommandError(f"Demo task {item.external_id} of {project.name!r} is invalid: {errors}")
             rows.append(
