@@ -2,9 +2,9 @@
 
 Messages queued by the previous release (a stats refresh, a recompute, an import, an e-mail) are still in the
 broker when the new workers start: without these aliases a worker refuses them as unregistered and the work is
-lost (the sweep recovers stats and quality, not imports or e-mails). Each alias runs the job under its new name,
-with the new job's options. Loaded by Celery through ``CELERY_IMPORTS``. Remove this module in the release after
-next.
+lost (the sweep recovers stats and quality, not imports or e-mails). Each alias queues the job again under its new
+name, so that the new job's options (retries, time limits, bounded redeliveries) apply to it. Loaded by Celery
+through ``CELERY_IMPORTS``. Remove this module in the release after next.
 """
 
 from typing import Any
@@ -30,9 +30,9 @@ LEGACY_NAMES: dict[str, Any] = {
 
 def _alias(old_name: str, job: Any) -> Any:
     def run(*args: Any) -> Any:
-        return job(*args)
+        return job.apply_async(args).id
 
-    return shared_task(name=old_name, acks_late=True, reject_on_worker_lost=True)(run)
+    return shared_task(name=old_name)(run)
 
 
 ALIASES = {old_name: _alias(old_name, job) for old_name, job in LEGACY_NAMES.items()}
