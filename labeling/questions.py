@@ -2,8 +2,8 @@
 
 Pure functions over plain data (``QuestionSpec``), shared by the services (the submit, the judgments import), the
 API and the admin, so that every caller names the bad question the same way. A project without stored questions has
-one implied question (``implied_questions``): pairwise ``preference`` or categorical ``label``; its judgments keep
-``answers`` empty and its exports do not change.
+one implied question (pairwise A/B, or one of the categorical labels) whose answer is the judgment's label; its
+judgments keep ``answers`` empty and its exports do not change.
 
 Answer values, by kind (``K`` is the task's number of responses; indexes are 0-based, in the task's own order):
 
@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from labeling.validation import text_problem
+from labeling.validation import MAX_RESPONSES, label_value_error, text_problem
 
 PAIRWISE_VALUES: Final = ("a", "b", "tie", "both_bad")
 KINDS: Final = ("pairwise", "choice", "multi_choice", "rating", "ranking", "text", "rewrite")
@@ -40,9 +40,6 @@ PROJECT_KIND_OF_PRIMARY: Final = {
 }
 #: Project kinds whose tasks carry a list of responses, shown in a per-lease random order.
 K_RESPONSE_KINDS: Final = ("ranking", "rating")
-#: Kinds that need the task's responses (a categorical task has none).
-RESPONSE_KINDS: Final = ("ranking", "rewrite")
-MAX_RESPONSES: Final = 9
 MAX_QUESTIONS: Final = 20
 MAX_OPTIONS: Final = 50
 RATING_BOUNDS: Final = (-100, 100)
@@ -105,14 +102,6 @@ class QuestionSpec:
         return data
 
 
-def implied_questions(*, kind: str, labels: list[tuple[str, str, str]]) -> list[QuestionSpec]:
-    """The single question of a project without stored questions (``labels``: value, title, shortcut)."""
-    if kind == "pairwise":
-        return [QuestionSpec(key="preference", kind="pairwise", title="Which response is better?", primary=True)]
-    options = tuple(Option(value, title, shortcut) for value, title, shortcut in labels)
-    return [QuestionSpec(key="label", kind="choice", title="Label", primary=True, options=options)]
-
-
 # ---------------------------------------------------------------------------------------------------- the form
 
 
@@ -132,10 +121,8 @@ def _options(raw: Any, errors: dict[str, str], where: str) -> tuple[Option, ...]
             errors[f"{where}.options[{index}]"] = "must be an object with value, title and an optional shortcut"
             return ()
         value, title = item.get("value"), item.get("title", item.get("value"))
-        if not isinstance(value, str) or not re.match(r"^[a-z0-9][a-z0-9_\-]{0,63}$", value):
-            errors[f"{where}.options[{index}].value"] = (
-                "must be 1-64 characters: lower-case letters, digits, '_' or '-', starting with a letter or digit"
-            )
+        if (problem := label_value_error(value)) is not None:
+            errors[f"{where}.options[{index}].value"] = problem
             return ()
         if not isinstance(title, str) or not title.strip() or len(title) > 100 or text_problem(title):
             errors[f"{where}.options[{index}].title"] = "must be non-empty text of at most 100 characters"
@@ -203,6 +190,9 @@ def _question(raw: Any, index: int, errors: dict[str, str]) -> QuestionSpec | No
     if kind == "rating":
         if not _int(low) or not RATING_BOUNDS[0] <= low <= RATING_BOUNDS[1]:
             errors[f"{where}.min"] = f"must be a whole number from {RATING_BOUNDS[0]} to {RATING_BOUNDS[1]}"
+        elif flags["primary"] is True and low < 0:
+            # A primary rating's values become the project's labels, which are identifiers (no minus sign).
+            errors[f"{where}.min"] = "must be 0 or more on the primary question (its ratings become the labels)"
         elif not _int(high) or not low < high <= RATING_BOUNDS[1] or high - low + 1 > RATING_MAX_STEPS:
             errors[f"{where}.max"] = f"is required: a whole number above min, at most {RATING_BOUNDS[1]}"
         anchors = raw.get("anchors", {})
@@ -395,8 +385,6 @@ def answers_errors(questions: list[QuestionSpec], answers: Any, *, n_responses: 
 
 def primary_label(spec: QuestionSpec, value: Any) -> str:
     """The ``label`` column's value for the primary question's (valid) answer."""
-    if spec.kind == "rating":
-        return str(value)
     if spec.kind == "ranking":
         first = value[0]
         return str(min(first) if isinstance(first, list) else first)

@@ -82,6 +82,7 @@ def test_bad_forms_by_setting(api_a: KeyClient, tenancy: Tenancy) -> None:
     cases = [
         ([{"key": "r", "kind": "rating", "title": "R", "primary": True, "min": 3, "max": 2}], "questions[0].max"),
         ([{"key": "t", "kind": "text", "title": "T", "primary": True}], "questions[0].primary"),
+        ([{"key": "r", "kind": "rating", "title": "R", "primary": True, "min": -2, "max": 2}], "questions[0].min"),
         (
             [{"key": "r", "kind": "ranking", "title": "R", "primary": True, "per_response": True}],
             "questions[0].per_response",
