@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from api.base import TenantAPIView, flag_parameter, parameters_check
 from exchange.exports import annotator_pseudonym
 from labeling.models import Judgment, Task, TaskStatus
-from labeling.selectors import project_stored_questions
+from labeling.selectors import project_has_questions
 
 PAGE_PARAMETERS = [
     OpenApiParameter("after", int, description="Return rows with an id above this (from the previous page)."),
@@ -106,7 +106,7 @@ class JudgmentListView(TenantAPIView):
         judgments = Judgment.objects.for_org(self.caller.organization_id).filter(project=project)
         judgments, limit = _page(request, judgments, ())
         fields = ["id", "external_id", "annotator_id", "label", "a_left", "strength", "seconds_on_task", "created_at"]
-        if project_stored_questions(project=project):  # the answers, and the order the responses were shown in
+        if project_has_questions(project=project):  # the answers, and the order the responses were shown in
             fields += ["answers", "response_order"]
         rows = list(judgments.annotate(external_id=F("task__external_id")).values(*fields)[: limit + 1])
         org = self.caller.organization_id

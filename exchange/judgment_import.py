@@ -54,7 +54,7 @@ from exchange.reading import (
     run_import,
     task_ids_by_external_id,
 )
-from labeling.db import int_array, placeholders
+from labeling.db import int_array, json_text, placeholders
 from labeling.models import DECISIVE_LABELS, Judgment, Membership, Project, ProjectKind, Role, Task
 from labeling.questions import (
     K_RESPONSE_KINDS,
@@ -567,17 +567,13 @@ class _JudgmentWriter(RowWriter):
             adapt = connection.ops.adapt_datetimefield_value
             with connection.cursor() as cursor:
                 cursor.executemany(
-                    _INSERT, [(*values[:-2], adapt(values[-2]), _json_text(values[-1])) for values in rows]
+                    _INSERT, [(*values[:-2], adapt(values[-2]), json_text(values[-1])) for values in rows]
                 )
         self.touched = {task_id for task_id, _, _ in new}
         self.report.created += len(new)
 
 
 _INSERT: Final = f"INSERT INTO labeling_annotation ({INSERT_COLUMNS}) VALUES ({', '.join(['%s'] * 12)})"  # noqa: S608
-
-
-def _json_text(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
 
 
 # How many responses each task shows (``labeling.questions.response_count``), counted by the database: decoding

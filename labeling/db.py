@@ -3,12 +3,12 @@ and the few primitives every app's hand-written hot-path SQL runs through (``rou
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import connection, migrations
 
@@ -143,7 +143,12 @@ def timestamp(value: datetime) -> Any:
 
 def json_value(value: Any) -> Any:
     """A JSON column's value: PostgreSQL's driver decodes it, SQLite returns the text."""
-    return json.loads(value) if isinstance(value, str) else value
+    return orjson.loads(value) if isinstance(value, str) else value
+
+
+def json_text(value: Any) -> str | None:
+    """A value for a JSON column as a text parameter (``None`` stays NULL)."""
+    return None if value is None else orjson.dumps(value).decode()
 
 
 def placeholders(values: list[Any]) -> str:

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from labeling.models import Label, Membership, Organization, Project, Question, Role
-from labeling.questions import Option, QuestionSpec, implied_questions
+from labeling.questions import Option, QuestionSpec
 
 
 def user_can_manage_any_organization(*, user: Any) -> bool:
@@ -58,15 +58,6 @@ def project_questions_of(*, organization_id: int, project_id: int) -> list[Quest
     return [question_spec(row) for row in rows]
 
 
-def project_questions(*, project: Project) -> list[QuestionSpec]:
-    """The project's form: its stored questions, or the single question a pairwise or categorical project implies."""
-    stored = project_stored_questions(project=project)
-    if stored:
-        return stored
-    labels = Label.objects.for_org(project.organization_id).filter(project=project).order_by("position", "id")
-    return implied_questions(kind=project.kind, labels=[(row.value, row.title, row.shortcut) for row in labels])
-
-
 def projects_questions(*, organization_id: int, project_ids: list[int]) -> dict[int, list[QuestionSpec]]:
     """Stored questions of several projects at once (the API's project list): ``{project id: [spec, …]}``."""
     found: dict[int, list[QuestionSpec]] = {pk: [] for pk in project_ids}
@@ -74,3 +65,7 @@ def projects_questions(*, organization_id: int, project_ids: list[int]) -> dict[
     for row in rows:
         found[row.project_id].append(question_spec(row))
     return found
+
+
+def project_has_questions(*, project: Project) -> bool:
+    return Question.objects.for_org(project.organization_id).filter(project=project).exists()

@@ -22,8 +22,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-import orjson
-
 from labeling.db import execute, fetch_one, is_postgres, timestamp
 from routing.models import LeaseState
 
@@ -196,10 +194,6 @@ class LeaseAndTask(NamedTuple):
 def _json_cast() -> str:
     """A JSON parameter (sent as text) into a ``jsonb`` column on PostgreSQL; SQLite stores the text."""
     return "::jsonb" if is_postgres() else ""
-
-
-def json_param(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
 
 
 def membership_lock(*, org: int, user: int) -> None:

@@ -6,7 +6,7 @@ PostgreSQL; SQLite serialises writers with ``BEGIN IMMEDIATE``), then recounts t
 leases in a fresh statement before leasing it, so no number of concurrent callers can exceed a task's overlap.
 A lease counts only while ``expires_at`` is in the future, so an abandoned lease frees its slot the moment it
 expires; ``leases_expire`` only records the state afterwards. Calls of one annotator (``next_task`` and
-``assignment_skip``) are serialised on their membership row, locked in a statement of its own so that what they
+``lease_skip``) are serialised on their membership row, locked in a statement of its own so that what they
 read next is fresh: two tabs opening the page at once get the same lease. Partial unique indexes make a second
 active lease or a second lease of the same task for one annotator impossible even so.
 
@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from labeling.db import timestamp
+from labeling.db import json_text, timestamp
 from labeling.models import (
     Membership,
     Project,
@@ -162,7 +162,7 @@ def _lease(
             is_gold,
             sensitive,
             lease.a_left,
-            sql.json_param(lease.response_order),
+            json_text(lease.response_order),
             timestamp(now),
             timestamp(lease.expires_at),
         ]
