@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from labeling.db import json_value, timestamp
+from labeling.db import json_text, json_value, timestamp
 from labeling.models import Judgment, Membership, Project, Task, TaskStatus
 from labeling.questions import (
     QuestionSpec,
@@ -52,8 +52,8 @@ def _judgment_store(
             judgment.label,
             judgment.a_left,
             judgment.strength,
-            sql.json_param(judgment.answers),
-            sql.json_param(judgment.response_order),
+            json_text(judgment.answers),
+            json_text(judgment.response_order),
             float(judgment.seconds_on_task),
             judgment.active_seconds,
             judgment.client_id,
@@ -200,7 +200,7 @@ def judgment_record(
     answers: dict[str, Any] | None = None,
 ) -> Judgment:
     """Store one judgment without a lease (imports, the demo seed) and settle the task. Idempotent: the same
-    ``client_id`` returns the first row. Annotators' judgments go through ``annotation_submit``, which also checks
+    ``client_id`` returns the first row. Annotators' judgments go through ``judgment_submit``, which also checks
     their lease."""
     existing = judgment_by_client_id(organization_id=task.organization_id, annotator=annotator, client_id=client_id)
     if existing is not None:
@@ -260,6 +260,8 @@ def judgment_undo(*, lease: Lease, actor: Any, now: datetime | None = None) -> L
         raise LeaseError("This task is leased to someone else.", code="not_yours")
     org = lease.organization_id
     with transaction.atomic():
+        # Serialised with the annotator's router calls, like a skip: it changes which of their leases is active.
+        sql.membership_lock(org=org, user=actor.pk)
         row = sql.lock_lease_and_task(lease=lease.pk, org=org, label="", now=now)
         if row is None:
             raise LeaseError("This lease does not exist.", code="missing")
