@@ -60,11 +60,12 @@ from exchange import form_exports
 from exchange.form_exports import (
     FORM_FORMATS,
     TaskGroup,
-    json_cell,
     pair_source,
+    provenance,
     rating_questions,
     rewrite_questions,
 )
+from labeling.db import json_value
 from labeling.models import Judgment, Project, ProjectKind, Task, TaskStatus
 from labeling.questions import QuestionSpec
 from labeling.selectors import project_stored_questions
@@ -310,15 +311,6 @@ def annotator_pseudonym(organization_id: int, user_id: int) -> str:
     return f"ann_{digest.hexdigest()[:16]}"
 
 
-def _provenance(task: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "external_id": task["external_id"],
-        "confidence": task["confidence"],
-        "agreement": task["agreement"],
-        "n_judgments": task["n_judgments"],
-    }
-
-
 def _margins(request: ExportRequest, page: list[dict[str, Any]]) -> dict[int, float | None]:
     """Per task, the mean strength of the judgments that chose its consensus side (strength-scale projects)."""
     rows = (
@@ -342,7 +334,7 @@ def _dpo_rows(request: ExportRequest, page: list[dict[str, Any]]) -> Iterator[di
             "prompt": task["p_prompt"],
             "chosen": task[f"p_response_{win}"],
             "rejected": task[f"p_response_{lose}"],
-            **_provenance(task),
+            **provenance(task),
             "chosen_model": task[f"p_model_{win}"],
             "rejected_model": task[f"p_model_{lose}"],
         }
@@ -361,7 +353,7 @@ def _kto_rows(request: ExportRequest, page: list[dict[str, Any]]) -> Iterator[di
                 "prompt": task["p_prompt"],
                 "completion": task[f"p_response_{side}"],
                 "label": label == side,
-                **_provenance(task),
+                **provenance(task),
                 "model": task[f"p_model_{side}"],
             }
 
@@ -374,7 +366,7 @@ def _consensus_rows(request: ExportRequest, page: list[dict[str, Any]]) -> Itera
             posterior = orjson.loads(posterior)
         yield {
             "external_id": task["external_id"],
-            **{name: json_cell(task[f"p_{name}"]) if name in NESTED else task[f"p_{name}"] for name in fields},
+            **{name: json_value(task[f"p_{name}"]) if name in NESTED else task[f"p_{name}"] for name in fields},
             "label": task["label"],
             "confidence": task["confidence"],
             "posterior": posterior,
@@ -429,8 +421,8 @@ def _judgment_rows(request: ExportRequest, pairs: list[tuple[dict, dict]]) -> It
             "created_at": row["created_at"],  # ISO 8601, written by orjson (or the CSV writer)
         }
         if form:  # projects with stored questions only: the rows of plain projects stay as they were
-            data["answers"] = json_cell(row["answers"])
-            data["response_order"] = json_cell(row["response_order"])
+            data["answers"] = json_value(row["answers"])
+            data["response_order"] = json_value(row["response_order"])
         yield data
 
 

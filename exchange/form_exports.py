@@ -44,8 +44,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-import orjson
-
+from labeling.db import json_value
 from labeling.questions import QuestionSpec
 
 FORM_FORMATS: Final = ("rm_pairs", "sft", "ratings")
@@ -53,11 +52,6 @@ FORM_FORMATS: Final = ("rm_pairs", "sft", "ratings")
 Task = dict[str, Any]
 Judgment = dict[str, Any]
 TaskGroup = tuple[Task, list[Judgment]]  # a task and its judgments in id order
-
-
-def json_cell(value: Any) -> Any:
-    """A JSON column or payload field as the database hands it over: text (PostgreSQL's COPY, SQLite) or parsed."""
-    return orjson.loads(value) if isinstance(value, str) else value
 
 
 # --- What the form offers -------------------------------------------------------------------------------------------
@@ -212,7 +206,7 @@ def task_groups(pairs: list[tuple[Task, Judgment]]) -> Iterator[tuple[Task, list
 def responses(task: Task) -> list[tuple[str, str | None]]:
     """The task's responses as (text, model), in the task's own order (a pairwise task: A then B)."""
     if "p_responses" in task and task["p_responses"] is not None:
-        return [(item["text"], item.get("model")) for item in json_cell(task["p_responses"])]
+        return [(item["text"], item.get("model")) for item in json_value(task["p_responses"])]
     if task.get("p_response_a") is not None:
         return [(task["p_response_a"], task.get("p_model_a")), (task["p_response_b"], task.get("p_model_b"))]
     return []
@@ -220,7 +214,7 @@ def responses(task: Task) -> list[tuple[str, str | None]]:
 
 def context(task: Task) -> tuple[str | None, list[dict[str, str]] | None]:
     """The task's prompt (text) and conversation (``messages``): one of them is ``None``."""
-    messages = json_cell(task.get("p_messages"))
+    messages = json_value(task.get("p_messages"))
     prompt = task.get("p_prompt")
     if prompt is None and messages is None:
         prompt = task.get("p_text")
@@ -228,10 +222,10 @@ def context(task: Task) -> tuple[str | None, list[dict[str, str]] | None]:
 
 
 def answers_of(judgments: list[Judgment]) -> list[dict[str, Any]]:
-    return [answers for judgment in judgments if isinstance(answers := json_cell(judgment["answers"]), dict)]
+    return [answers for judgment in judgments if isinstance(answers := json_value(judgment["answers"]), dict)]
 
 
-def _provenance(task: Task) -> dict[str, Any]:
+def provenance(task: Task) -> dict[str, Any]:
     return {
         "external_id": task["external_id"],
         "confidence": task["confidence"],
@@ -302,7 +296,7 @@ def ranking_dpo_rows(ranking: QuestionSpec, groups: list[TaskGroup]) -> Iterator
             "prompt": prompt,
             "chosen": items[best][0],
             "rejected": items[worst][0],
-            **_provenance(task),
+            **provenance(task),
             "chosen_model": items[best][1],
             "rejected_model": items[worst][1],
             "margin": margin,
@@ -321,7 +315,7 @@ def ranking_kto_rows(ranking: QuestionSpec, groups: list[TaskGroup]) -> Iterator
                 "prompt": prompt,
                 "completion": items[index][0],
                 "label": desirable,
-                **_provenance(task),
+                **provenance(task),
                 "model": items[index][1],
                 "messages": messages,
             }
@@ -336,7 +330,7 @@ def sft_rows(
         turns = list(messages) if messages is not None else [{"role": "user", "content": prompt}]
         items = responses(task)
         for judgment in judgments:
-            answers = json_cell(judgment["answers"])
+            answers = json_value(judgment["answers"])
             if not isinstance(answers, dict):
                 continue
             for spec in rewrites:

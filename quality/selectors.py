@@ -361,13 +361,12 @@ __all__ = [
 class FormAnswers:
     """The answers of a project with questions, aligned with ``ProjectData``'s judgments (index ``j``).
 
-    ``answers[j]`` is judgment ``j``'s answers (``{}`` when it has none), ``task_k[t]`` task ``t``'s number of
-    responses and ``task_models[t]`` the model of each of them (``""`` unknown).
+    ``answers[j]`` is judgment ``j``'s answers (``{}`` when it has none); ``task_models[t]`` the model of each of
+    task ``t``'s responses (``""`` unknown), read only for ranking projects (their model leaderboard), else empty.
     """
 
     questions: list[QuestionSpec]
     answers: list[dict[str, Any]]
-    task_k: NDArray[np.int64]
     task_models: list[list[str]]
 
 
@@ -412,15 +411,8 @@ def form_answers(*, project: Project, data: ProjectData) -> FormAnswers | None:
     if not questions:
         return None
     answers = _answers(project, data)
-    models = _response_models(project)
     task_models: list[list[str]] = []
-    for pk in data.task_ids.tolist():
-        listed = models.get(pk)
-        if listed is not None:
-            task_models.append(listed)
-        elif project.kind == ProjectKind.PAIRWISE:
-            task_models.append(["", ""])
-        else:
-            task_models.append([])
-    task_k = np.array([len(models) for models in task_models], dtype=np.int64)
-    return FormAnswers(questions=questions, answers=answers, task_k=task_k, task_models=task_models)
+    if project.kind == ProjectKind.RANKING:
+        models = _response_models(project)
+        task_models = [models.get(pk, []) for pk in data.task_ids.tolist()]
+    return FormAnswers(questions=questions, answers=answers, task_models=task_models)

@@ -24,13 +24,13 @@ from typing import Any, Final
 
 import numpy as np
 
+from labeling.questions import MAX_RESPONSES as MAX_K
 from numeric import ranking, ratings
 from quality.selectors import FormAnswers, ProjectData
 from quality.services.leaderboards import Battles, plackett_luce_board
 
 STRAIGHT_LINING_SHARE: Final = 0.5
 STRAIGHT_LINING_MIN: Final = 10
-MAX_K: Final = 9
 
 
 @dataclass
@@ -92,8 +92,11 @@ def _rating_figures(key: str, per_response: bool, data: ProjectData, form: FormA
         out.questions[key] = figures | {"alpha_interval": None, "alpha_ordinal": None, "units_2plus": 0}
         return judgment, values
     options = {"n_items": n_units, "n_annotators": m}
-    figures["alpha_interval"] = _finite(ratings.rating_alpha(unit, annotator, values, level="interval", **options))
-    figures["alpha_ordinal"] = _finite(ratings.rating_alpha(unit, annotator, values, level="ordinal", **options))
+    for level in ("interval", "ordinal"):
+        try:
+            figures[f"alpha_{level}"] = _finite(ratings.rating_alpha(unit, annotator, values, level=level, **options))
+        except ValueError:  # too many distinct ratings on too many units to count in memory: no figure, no failure
+            figures[f"alpha_{level}"] = None
     _, _, count = ratings.rating_consensus(unit, values, n_items=n_units)
     figures["units_2plus"] = int((count >= 2).sum())
     figures["mean"] = _finite(values.mean(), 4)
@@ -119,7 +122,7 @@ def _ranking_figures(
     m = int(data.annotator_ids.size)
     n_tasks = max(data.n_tasks, 1)
     tau_sum, tau_n = np.zeros(m), np.zeros(m, dtype=np.int64)
-    w_weighted, w_weight = 0.0, 0
+    w_weighted, w_weight, ranked_twice = 0.0, 0, 0
     codes = _task_model_codes(form) if models else None
     model_orders: list[np.ndarray] = []
     for k in np.unique(lengths).tolist():
@@ -129,6 +132,7 @@ def _ranking_figures(
         tasks, annotators = data.j_task[j_index], data.j_annotator[j_index]
         per_task = np.bincount(tasks, minlength=n_tasks)
         weight = int(np.clip(per_task - 1, 0, None).sum())
+        ranked_twice += int((per_task >= 2).sum())
         if weight:
             w = ranking.project_w(tasks, array, n_tasks=n_tasks)
             if np.isfinite(w):
@@ -149,7 +153,7 @@ def _ranking_figures(
         "kind": "ranking",
         "n": int(judgments.size),
         "kendall_w": round(w_weighted / w_weight, 6) if w_weight else None,
-        "tasks_2plus": w_weight,
+        "tasks_2plus": ranked_twice,
     }
     for i in np.flatnonzero(tau_n > 0).tolist():
         out.annotators.setdefault(i, {})[key] = {"tau": _finite(tau_sum[i] / tau_n[i], 4), "n": int(tau_n[i])}
