@@ -36,7 +36,6 @@ from pages.display import (
     pairwise_sides,
     shown_responses,
 )
-from pages.progress import annotator_progress
 from quality.selectors import paused_scores
 from routing.models import Lease
 from routing.selectors import (
@@ -44,6 +43,7 @@ from routing.selectors import (
     annotator_clearance,
     annotator_clearances,
     annotator_lease,
+    annotator_progress,
     annotator_projects,
 )
 from routing.services import (
@@ -213,8 +213,8 @@ def _to_next_task(
 ) -> HttpResponse:
     """Where the annotator goes next. A form post is redirected to the labeling page; the page's script gets JSON:
     ``{"next": url}``, and when it asks (``X-Next-Task: inline``) the next task's HTML too, ``{"next", "html",
-    "lease"}`` and ``flags`` (``saved``, ``undone``); no ``html`` when nothing is left: the script then loads
-    ``next``."""
+    "lease"}`` and ``flags`` (``saved``, ``skipped``, ``undone``); no ``html`` when nothing is left: the script then
+    loads ``next``."""
     url = reverse("annotate", args=[project.pk])
     if not _from_page_script(request):
         return redirect(url)
@@ -360,11 +360,13 @@ def skip(request: HttpRequest, project_id: int, lease_id: int) -> HttpResponse:
     lease = annotator_lease(membership=membership, project=project, lease_id=lease_id)
     reasons = dict(SKIP_REASONS)
     reason = request.POST.get("reason", "")
+    skipped = False
     try:
         lease_skip(lease=lease, actor=request.user, reason=reason if reason in reasons else "")
+        skipped = True
     except LeaseError as error:
         messages.info(request, error.messages[0])
-    return _to_next_task(request, project, saved=False)
+    return _to_next_task(request, project, saved=False, skipped=skipped)
 
 
 @login_required

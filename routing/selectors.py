@@ -95,6 +95,36 @@ def _day_start(now: datetime) -> datetime:
     return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+#: "Left for you" counts every open task the annotator has neither judged nor skipped, gold included, but is 0 once
+#: no normal task is left (gold is never served alone).
+_LEFT_COUNTS = {"all": Count("pk"), "normal": Count("pk", filter=Q(gold_label__isnull=True))}
+
+
+def _left_for(org: int, user: int) -> Any:
+    """The organization's open tasks that ``user`` has neither judged nor skipped (nor submitted)."""
+    touched = Lease.objects.for_org(org).filter(
+        task=OuterRef("pk"), annotator_id=user, state__in=[LeaseState.SUBMITTED, LeaseState.SKIPPED]
+    )
+    judged = Judgment.objects.for_org(org).filter(task=OuterRef("pk"), annotator_id=user)
+    return Task.objects.for_org(org).filter(status=TaskStatus.OPEN).exclude(Exists(touched)).exclude(Exists(judged))
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    left: int
+
+
+def annotator_progress(*, membership: Membership, project: Project, now: datetime) -> Progress:
+    """The labeling page's progress line, as ``annotator_projects`` counts it for one project: judgments the member
+    made in ``project`` since 00:00 UTC, and what is left for them (read when the page loads; the page's script
+    moves the figures after each submit)."""
+    org, user = membership.organization_id, membership.user_id
+    done = Judgment.objects.for_org(org).filter(project=project, annotator_id=user, created_at__gte=_day_start(now))
+    counts = _left_for(org, user).filter(project=project).aggregate(**_LEFT_COUNTS)
+    return Progress(done=done.count(), left=counts["all"] if counts["normal"] else 0)
+
+
 def annotator_projects(*, membership: Membership, now: datetime) -> list[AnnotatorProject]:
     """The projects of the membership's organization whose requirements the annotator meets, with their figures.
 
@@ -118,17 +148,9 @@ def annotator_projects(*, membership: Membership, now: datetime) -> list[Annotat
         if grants.get(qualification_id, 0) < min_level:
             unmet.add(project_id)
     projects = [p for p in Project.objects.for_org(org).order_by("name") if p.pk not in unmet]
-    touched = Lease.objects.filter(
-        task=OuterRef("pk"), annotator_id=user, state__in=[LeaseState.SUBMITTED, LeaseState.SKIPPED]
-    )
     left = {
         row["project"]: row["all"] if row["normal"] else 0
-        for row in Task.objects.for_org(org)
-        .filter(status=TaskStatus.OPEN)
-        .exclude(Exists(touched))
-        .exclude(Exists(Judgment.objects.filter(task=OuterRef("pk"), annotator_id=user)))
-        .values("project")
-        .annotate(all=Count("pk"), normal=Count("pk", filter=Q(gold_label__isnull=True)))
+        for row in _left_for(org, user).values("project").annotate(**_LEFT_COUNTS)
     }
     today = _day_start(now)
     mine = Judgment.objects.for_org(org).filter(annotator_id=user)

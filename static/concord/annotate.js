@@ -162,7 +162,7 @@
         }
         if (ok && result.body.html) {
           setSending(false);
-          swap(result.body, result.body.saved ? "saved" : isSkip ? "skipped" : "");
+          swap(result.body, result.body.saved ? "saved" : result.body.skipped ? "skipped" : "");
           return;
         }
         if (result.body.next) {
@@ -189,8 +189,8 @@
   // Strength scale (optional per project): a decisive choice (Response 1 or 2) also needs how much better. The
   // strength can be picked before or after the choice; the judgment is sent once both are known.
   function needsStrength(button) {
-    return Boolean(strength && button && (button.value === "first" || button.value === "second") &&
-      !strength.querySelector("input:checked"));
+    var value = button && (button.value || button.dataset.value);  // a choice button, or a form's pairwise option
+    return Boolean(strength && (value === "first" || value === "second") && !strength.querySelector("input:checked"));
   }
   function choose(target, button) {
     if (needsStrength(button)) {
