@@ -60,41 +60,45 @@ SORTS: dict[str, Any] = {
     "questions": F("straight_lining_share"),
 }
 DEFAULT_SORT = ("annotator", "asc")
-PAIRWISE_FLAGS = (Flag.POSITION_BIASED.label, Flag.VERBOSITY_BIASED.label)
 
 
-def flag_help(project: Project) -> list[tuple[str, str]]:
-    """What each flag means, with the thresholds the recompute actually uses."""
+def flag_help(project: Project, *, pairwise: bool, questions: bool) -> list[tuple[str, str]]:
+    """What each flag this project can raise means, with the thresholds the recompute actually uses: position and
+    verbosity bias on pairwise projects, straight-lining on projects with questions."""
     tests = f"Benjamini-Hochberg q < {ALPHA:g}, at least {MIN_FLAG_JUDGMENTS} judgments"
-    return [
+    entries = [
         (
-            Flag.RANDOM_CLICKER.label,
+            Flag.RANDOM_CLICKER,
             f"Agreement with the reference label (the other judgments of the task, or its gold answer) is "
             f"significantly below chance plus {RANDOM_MARGIN:.0%} (exact one-sided binomial test, Benjamini-Hochberg "
             f"q < {RANDOM_ALPHA:g}, at least {MIN_FLAG_JUDGMENTS} judgments).",
         ),
         (
-            Flag.POSITION_BIASED.label,
+            Flag.POSITION_BIASED,
             f"Chooses the response shown on the left significantly more or less often than half the time, by at "
             f"least {EFFECT:.0%} ({tests}).",
         ),
         (
-            Flag.VERBOSITY_BIASED.label,
+            Flag.VERBOSITY_BIASED,
             f"Gives the longer response the win more often than the consensus does on the same tasks, by at least "
             f"{EFFECT:.0%} (exact McNemar test, {tests}).",
         ),
-        (Flag.TOO_FAST.label, f"Median time per judgment below {project.too_fast_seconds:g} seconds."),
+        (Flag.TOO_FAST, f"Median time per judgment below {project.too_fast_seconds:g} seconds."),
         (
-            Flag.STRAIGHT_LINING.label,
+            Flag.STRAIGHT_LINING,
             f"At least {STRAIGHT_LINING_SHARE:.0%} of {STRAIGHT_LINING_MIN} or more judgments gave every response "
             "the same rating on every per-response rating question (three or more ratings each).",
         ),
         (
-            Flag.LOW_GOLD_ACCURACY.label,
+            Flag.LOW_GOLD_ACCURACY,
             f"At least {project.pause_min_gold} gold judgments, and even the upper end of the 95% interval of gold "
             f"accuracy is below {project.pause_gold_threshold:.0%}.",
         ),
     ]
+    left_out = set() if pairwise else {Flag.POSITION_BIASED, Flag.VERBOSITY_BIASED}
+    if not questions:
+        left_out.add(Flag.STRAIGHT_LINING)
+    return [(flag.label, text) for flag, text in entries if flag not in left_out]
 
 
 # --- Formatting ---------------------------------------------------------------------------------------------------
@@ -449,11 +453,7 @@ def quality_page(*, project: Project, sort: str | None, direction: str | None) -
         regularised=any(row.regularised for row in rankings),
         stale_confusion=latest is not None and bool(latest.confusion) and matrix is None,
         label_table=label_table,
-        flag_help=[
-            (term, text)
-            for term, text in flag_help(project)
-            if (pairwise or term not in PAIRWISE_FLAGS) and (questions or term != Flag.STRAIGHT_LINING.label)
-        ],
+        flag_help=flag_help(project, pairwise=pairwise, questions=bool(questions)),
         questions=questions,
         pairwise=pairwise,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from labeling.questions import QuestionSpec
+from labeling.questions import SHORTCUT_KEYS, QuestionSpec, shown_order
 
 # (choice posted by the page, button text, key)
 PAIRWISE_CHOICES: tuple[tuple[str, str, str], ...] = (
@@ -40,7 +40,6 @@ def pairwise_label(choice: str, *, a_left: bool) -> str | None:
 # ---------------------------------------------------------------------------------------------------- form pages
 
 ROLE_TITLES = {"system": "System", "user": "User", "assistant": "Assistant"}
-DIGITS = "123456789"
 
 
 @dataclass(frozen=True)
@@ -84,9 +83,7 @@ def display_order(*, n_responses: int, a_left: bool | None, lease_order: list[in
     if n_responses == 0:
         return []
     if lease_order is not None:
-        order = [index for index in lease_order if index < n_responses]
-        if sorted(order) == list(range(n_responses)):
-            return order
+        return shown_order(lease_order, n_responses) or []
     if n_responses == 2 and a_left is not None:
         return [0, 1] if a_left else [1, 0]
     return list(range(n_responses))
@@ -103,7 +100,7 @@ def _rating_values(spec: QuestionSpec) -> list[dict[str, str]]:
     if spec.min >= 0 and spec.max <= 9:
         keys = [str(value) for value in values]  # the digit is the rating itself
     elif len(values) <= 9:
-        keys = list(DIGITS[: len(values)])  # the digit is the place on the scale
+        keys = list(SHORTCUT_KEYS[: len(values)])  # the digit is the place on the scale
     else:
         keys = [""] * len(values)  # typed into a number box
     return [
@@ -121,8 +118,9 @@ def form_questions(questions: list[QuestionSpec], *, n_responses: int) -> list[d
             item["options"] = [{"value": v, "title": t, "key": k} for v, t, k in PAIRWISE_CHOICES]
         elif spec.kind in ("choice", "multi_choice"):
             item["options"] = [
-                {"value": o.value, "title": o.title, "key": o.shortcut or (DIGITS[i] if i < 9 else "")}
-                for i, o in enumerate(spec.options)
+                # An option's shortcut is a digit by default (``labeling.questions``); empty means none was wanted.
+                {"value": o.value, "title": o.title, "key": o.shortcut}
+                for o in spec.options
             ]
         elif spec.kind == "rating":
             item["values"] = _rating_values(spec)
