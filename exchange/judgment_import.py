@@ -57,7 +57,6 @@ from exchange.reading import (
 from labeling.db import int_array, json_text, placeholders
 from labeling.models import DECISIVE_LABELS, Judgment, Membership, Project, ProjectKind, Role, Task
 from labeling.questions import (
-    K_RESPONSE_KINDS,
     QuestionSpec,
     answers_clean,
     answers_errors,
@@ -282,8 +281,6 @@ def _clean_judgment_fully(
             errors.append(("answers", "is required: this project has questions (the label comes from them)"))
         elif not isinstance(answers, dict | Invalid):
             errors.append(("answers", "must be an object mapping each question's key to its answer"))
-        if project.kind in K_RESPONSE_KINDS and a_left is not None and not isinstance(a_left, Invalid):
-            errors.append(("a_left", "applies to pairwise projects only"))
     elif answers is not None:
         errors.append(("answers", "this project has no questions: give the label instead"))
     if not errors:

@@ -307,7 +307,7 @@ def judgment_errors(
         errors["label"] = f"{label!r} is not one of this project's labels"
     if kind == ProjectKind.PAIRWISE and a_left is None:
         errors["a_left"] = "is required for pairwise judgments (was response A shown on the left?)"
-    if kind == ProjectKind.CATEGORICAL and a_left is not None:
+    if kind != ProjectKind.PAIRWISE and a_left is not None:
         errors["a_left"] = "applies to pairwise projects only"
     if error := _strength_error(kind=kind, label=label, strength=strength, strength_scale=strength_scale):
         errors["strength"] = error
