@@ -66,7 +66,7 @@ from labeling.questions import (
 from labeling.ranking import prediction_clean, task_ranks
 from labeling.selectors import project_label_values, project_stored_questions
 from labeling.services import judgment_errors
-from quality import consensus
+from quality import consensus, sql
 from quality.services import project_stats_request_refresh
 
 JUDGMENT_COLUMNS: Final = (
@@ -80,6 +80,7 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9_.\-:]{1,100}$")
 # An annotator identifier is kept as the name of its pseudonymous record (first_name: 150 characters).
 MAX_ANNOTATOR_CHARS: Final = 150
+MAX_REMEMBERED_IDENTIFIERS: Final = 100_000  # bounds the memory of a file that names a new annotator every row
 MAX_SECONDS: Final = 7 * 86400  # as labeling.services.annotation_errors checks the time on task
 PSEUDONYM_PREFIX: Final = "imported-"
 # Imports before pseudonymous records made an account <id>@external.invalid for another tool's id.
@@ -188,6 +189,24 @@ class _JudgmentRules:
         # Labels whose judgments need a strength (pairwise decisive, on a strength scale): the quick check leaves
         # those to the full one.
         self.needs_strength = frozenset(DECISIVE_LABELS) if self.pairwise and project.strength_scale else frozenset()
+        # Each annotator as the file spells them, checked once: a file names a few hundred people in many rows.
+        self.identifiers: dict[str, str | None] = {}
+
+    def identifier(self, annotator: str) -> str | None:
+        """The file's annotator as a good identifier (trimmed, lower-cased), or ``None`` when it is not one."""
+        known = self.identifiers.get(annotator, False)
+        if known is not False:
+            return known  # type: ignore[return-value]
+        identifier: str | None = annotator.strip().lower()
+        if (
+            not identifier
+            or len(identifier) > MAX_ANNOTATOR_CHARS
+            or not (EMAIL_RE.match(identifier) or EXTERNAL_ID_RE.match(identifier))
+        ):
+            identifier = None
+        if len(self.identifiers) < MAX_REMEMBERED_IDENTIFIERS:
+            self.identifiers[annotator] = identifier
+        return identifier
 
 
 def _quick_judgment(row: int, record: Any, rules: _JudgmentRules) -> _Judgment | None:
@@ -209,12 +228,8 @@ def _quick_judgment(row: int, record: Any, rules: _JudgmentRules) -> _Judgment |
     seconds = record.get("seconds", 0)
     if (type(seconds) is not int and type(seconds) is not float) or not 0 <= seconds < MAX_SECONDS:
         return None
-    identifier = annotator.strip().lower()
-    if (
-        not identifier
-        or len(identifier) > MAX_ANNOTATOR_CHARS
-        or not (EMAIL_RE.match(identifier) or EXTERNAL_ID_RE.match(identifier))
-    ):
+    identifier = rules.identifier(annotator)
+    if identifier is None:
         return None
     created_at = record.get("created_at")
     if created_at is None or created_at == "":
@@ -434,7 +449,7 @@ class _JudgmentWriter(RowWriter):
         self.annotators = _Annotators(project.organization_id, create_annotators)
         self.batch: list[_Judgment] = []
         self.copy: _JudgmentCopy | None = None
-        self.touched: set[int] = set()  # tasks whose new judgments are not settled yet
+        self.touched: dict[int, list[sql.Evidence]] = {}  # each task with new judgments not settled yet: all of them
         self.now = timezone.now()
         # Imports into the project are serialised: judgments above this id were made by this import, so finding
         # one for a row's (task, annotator) means an earlier row of the file had it. The table's newest id (the end
@@ -462,9 +477,9 @@ class _JudgmentWriter(RowWriter):
         copy, self.copy = self.copy, None
         if copy is not None:
             copy.close()
-        touched, self.touched = self.touched, set()
+        touched, self.touched = self.touched, {}
         if touched:
-            consensus.tasks_settle(project=self.project, task_ids=touched, now=self.now)
+            consensus.tasks_settle(project=self.project, task_ids=list(touched), now=self.now, evidence=touched)
 
     def _reject(self, row: int, name: str, message: str) -> None:
         self.report.add_error(row, name, message)
@@ -512,12 +527,10 @@ class _JudgmentWriter(RowWriter):
         self._settle_written()  # no query may run while a COPY is open
         annotators = self.annotators.resolve({judgment.annotator for judgment in batch})
         tasks = _tasks_lock(self.project, sorted({judgment.external_id for judgment in batch}))
-        pairs = {
-            (tasks[j.external_id], annotators[j.annotator])
-            for j in batch
-            if j.external_id in tasks and j.annotator in annotators
-        }
-        existing = _judgment_ids(sorted(pairs))
+        # Every judgment the batch's tasks have (locked: none can come or go): what tells a row made before, and,
+        # with the batch's new ones, what their settling weighs.
+        judged = sql.tasks_judged(sorted(set(tasks.values())))
+        existing = {(row.task_id, row.annotator_id): row.id for row in judged}
         responses = _response_counts(sorted(set(tasks.values()))) if self.questions else {}
         seen: set[tuple[int, int]] = set()
         new: list[tuple[int, int, _Judgment]] = []
@@ -540,6 +553,10 @@ class _JudgmentWriter(RowWriter):
         if not new:
             return
         org, project_id, now = self.project.organization_id, self.project.pk, self.now
+        # Before the COPY: no other query may run while it is open.
+        confusions = sql.annotator_confusions(
+            project=project_id, annotator_ids=sorted({user_id for _, user_id, _ in new})
+        )
         rows = [
             (
                 org,
@@ -566,7 +583,14 @@ class _JudgmentWriter(RowWriter):
                 cursor.executemany(
                     _INSERT, [(*values[:-2], adapt(values[-2]), json_text(values[-1])) for values in rows]
                 )
-        self.touched = {task_id for task_id, _, _ in new}
+        # Built while the database stores the COPY's rows.
+        touched: dict[int, list[sql.Evidence]] = {task_id: [] for task_id, _, _ in new}
+        for row in judged:
+            if row.task_id in touched:
+                touched[row.task_id].append(sql.Evidence(row.label, row.confusion))
+        for task_id, user_id, judgment in new:
+            touched[task_id].append(sql.Evidence(judgment.label, confusions.get(user_id)))
+        self.touched = touched
         self.report.created += len(new)
 
 
@@ -634,19 +658,6 @@ def _client_id(project_id: int, task_external_id: str, annotator_id: int) -> str
     return f"import-{digest}"
 
 
-# On PostgreSQL each (task, annotator) is a lookup of its own in their unique key (a LATERAL subquery behind
-# OFFSET 0, which the planner keeps as it is): during and right after a bulk import the table has no statistics
-# for its new rows, and a plan for the whole list could read every judgment once per batch. The lists go as array
-# literals of numbers, one text parameter each (the driver adapts a list element by element, in Python).
-_JUDGMENTS_FIND_POSTGRES: Final = """
-SELECT j.task_id, j.annotator_id, j.id FROM unnest(%s::int8[], %s::int4[]) AS k(task_id, annotator_id)
-CROSS JOIN LATERAL (
-  SELECT id, task_id, annotator_id FROM labeling_annotation
-  WHERE task_id = k.task_id AND annotator_id = k.annotator_id OFFSET 0
-) AS j"""
-_JUDGMENTS_FIND: Final = "SELECT task_id, annotator_id, id FROM labeling_annotation WHERE task_id IN ({placeholders})"
-
-
 def _tasks_lock(project: Project, external_ids: list[str]) -> dict[str, int]:
     """The project's task ids by external id, with each task's row lock taken in id order (as everyone who takes
     several does) before its judgments are read: a concurrent submit on one of them waits, then finds the imported
@@ -659,20 +670,6 @@ def _tasks_lock(project: Project, external_ids: list[str]) -> dict[str, int]:
                 [int_array(sorted(tasks.values()))],
             )
     return tasks
-
-
-def _judgment_ids(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], int]:
-    """The id of the judgment of each (task, annotator) pair that has one (the tasks are the project's, locked)."""
-    if not pairs:
-        return {}
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            tasks, annotators = zip(*pairs, strict=True)
-            cursor.execute(_JUDGMENTS_FIND_POSTGRES, [int_array(tasks), int_array(annotators)])
-        else:
-            task_ids = sorted({task for task, _ in pairs})
-            cursor.execute(_JUDGMENTS_FIND.format(placeholders=placeholders(task_ids)), task_ids)
-        return {(task_id, annotator_id): pk for task_id, annotator_id, pk in cursor.fetchall()}
 
 
 def judgments_import(

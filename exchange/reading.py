@@ -421,10 +421,10 @@ class RowCost:
 
 
 # Measured (bench/import_export.py and an in-process run, 2 cores, PostgreSQL): tasks 29,000/s at 1.2 KB a row;
-# judgments 11,000/s at 113-152 bytes; predictions 12,000/s at 63 bytes.
+# judgments 16,000-26,000/s at 113-152 bytes (counted at 60 us a row, the slow end); predictions 12,000/s at 63 bytes.
 ROW_COSTS: Final = {
     "tasks": RowCost(typical_bytes=400, seconds=35e-6),
-    "annotations": RowCost(typical_bytes=100, seconds=90e-6),
+    "annotations": RowCost(typical_bytes=100, seconds=60e-6),
     "predictions": RowCost(typical_bytes=40, seconds=85e-6),
 }
 

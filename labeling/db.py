@@ -41,6 +41,12 @@ def composite_foreign_keys(constraints: list[CompositeKey]) -> migrations.RunPyt
     return migrations.RunPython(add, drop)
 
 
+def composite_foreign_keys_drop(constraints: list[CompositeKey]) -> migrations.RunPython:
+    """The reverse of :func:`composite_foreign_keys`: drops ``constraints`` (re-adds them when unapplied)."""
+    adding = composite_foreign_keys(constraints)
+    return migrations.RunPython(adding.reverse_code, adding.code)
+
+
 def covered_single_keys_drop(
     table: str, columns: list[str], *, keep_indexes: tuple[str, ...] = ()
 ) -> migrations.RunPython:

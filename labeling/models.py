@@ -372,7 +372,9 @@ class Task(models.Model):
                 violation_error_message="This project already has a task with this external id.",
             ),
             models.UniqueConstraint(fields=["organization", "id"], name="task_org_id_unique"),
-            models.UniqueConstraint(fields=["project", "id"], name="task_project_id_unique"),
+            # What a judgment's or a lease's (organization, project, task) key points at: one check per row proves
+            # the task, its project and its organization at once.
+            models.UniqueConstraint(fields=["project", "id", "organization"], name="task_project_id_org_unique"),
             models.CheckConstraint(
                 condition=Q(status__in=TaskStatus.values),
                 name="task_status_valid",
@@ -499,10 +501,9 @@ class Judgment(models.Model):
                 violation_error_message="Active time must not be negative.",
             ),
         ]
-        indexes = [
-            models.Index(fields=["organization", "project", "created_at"], name="annotation_org_project_time"),
-            models.Index(fields=["organization", "annotator"], name="annotation_org_annotator"),
-        ]
+        # (organization, annotator) lookups use the unique key (organization, annotator, client_id): an index of its
+        # own cost an entry per judgment written.
+        indexes = [models.Index(fields=["organization", "project", "created_at"], name="annotation_org_project_time")]
 
     def __str__(self) -> str:
         return f"{self.annotator} → {self.label} on {self.task_id}"

@@ -165,7 +165,13 @@ def task_progress_refresh(*, task: Task, project: Project) -> Task:
     return task
 
 
-def tasks_settle(*, project: Project, task_ids: Collection[int], now: datetime | None = None) -> None:
+def tasks_settle(
+    *,
+    project: Project,
+    task_ids: Collection[int],
+    now: datetime | None = None,
+    evidence: Mapping[int, list[sql.Evidence]] | None = None,
+) -> None:
     """Recount and settle many of ``project``'s tasks at once, exactly as a submit settles one (``task_settle``): for a
     bulk import of judgments, where a query or two per task was the import's whole cost.
 
@@ -174,6 +180,9 @@ def tasks_settle(*, project: Project, task_ids: Collection[int], now: datetime |
     ``consensus_outcome`` (the Dawid-Skene posterior once every judging annotator is scored; the project's priors
     read once) and writes them all with one ``UPDATE … FROM`` the list of outcomes; gold tasks get their count only,
     and ``completed_at`` follows ``task_settle``'s rule. Runs inside the caller's transaction, if any.
+
+    ``evidence``: every judgment of each task, from a caller that holds the tasks' locks and knows them already (an
+    import that read the tasks' judgments before writing its own): then they are not read again.
     """
     ids = sorted(set(task_ids))
     if not ids:
@@ -181,7 +190,8 @@ def tasks_settle(*, project: Project, task_ids: Collection[int], now: datetime |
     now = now or timezone.now()
     with transaction.atomic():
         gold = sql.tasks_lock(project.pk, ids)
-        evidence = sql.batch_evidence(list(gold))
+        if evidence is None:
+            evidence = sql.batch_evidence(list(gold))
         priors: list[Mapping[str, float] | None] = []  # read on first need, once
         settled: list[sql.Settled] = []
         for task_id, is_gold in gold.items():

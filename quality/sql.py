@@ -56,40 +56,76 @@ def tasks_lock(project_id: int, task_ids: list[int]) -> dict[int, bool]:
     return {task_id: gold_label is not None for task_id, project, gold_label in rows if project == project_id}
 
 
+class Judged(NamedTuple):
+    """A judgment of a task as settling reads it, with who made it and its id (an import tells new from old)."""
+
+    task_id: int
+    annotator_id: int
+    id: int
+    label: str
+    confusion: Any
+
+
 # Each task's judgments are a lookup of their own (a LATERAL subquery behind OFFSET 0, which the planner keeps as
 # it is): right after a bulk import the table has no statistics yet, and a plan for the whole list of tasks could
 # read all of it, once per batch.
-_EVIDENCE_POSTGRES = """
-SELECT a.task_id, a.label, s.confusion
+_JUDGED_POSTGRES = """
+SELECT a.task_id, a.annotator_id, a.id, a.label, s.confusion
 FROM unnest(%s::int8[]) AS k(task_id)
 CROSS JOIN LATERAL (
-  SELECT j.task_id, j.label, j.project_id, j.annotator_id FROM labeling_annotation j
+  SELECT j.id, j.task_id, j.label, j.project_id, j.annotator_id FROM labeling_annotation j
   WHERE j.task_id = k.task_id OFFSET 0
 ) AS a
 LEFT JOIN quality_annotatorscore s ON s.project_id = a.project_id AND s.annotator_id = a.annotator_id"""
 
 
-_EVIDENCE = """
-SELECT a.task_id, a.label, s.confusion FROM labeling_annotation a
+_JUDGED = """
+SELECT a.task_id, a.annotator_id, a.id, a.label, s.confusion FROM labeling_annotation a
 LEFT JOIN quality_annotatorscore s ON s.project_id = a.project_id AND s.annotator_id = a.annotator_id
 WHERE a.task_id IN ({placeholders})"""
+
+
+def tasks_judged(task_ids: list[int]) -> list[Judged]:
+    """Every judgment of the tasks ``task_ids`` (found by task: the caller's, inside its organization) with its
+    annotator's confusion matrix (``None`` if not scored), in one query."""
+    if not task_ids:
+        return []
+    with connection.cursor() as cursor:
+        if is_postgres():
+            cursor.execute(_JUDGED_POSTGRES, [int_array(task_ids)])
+        else:
+            cursor.execute(_JUDGED.format(placeholders=placeholders(task_ids)), task_ids)
+        rows = cursor.fetchall()
+    return [Judged(task, annotator, pk, label, json_value(confusion)) for task, annotator, pk, label, confusion in rows]
 
 
 def batch_evidence(task_ids: list[int]) -> dict[int, list[Evidence]]:
     """``sql.judgment_evidence`` for many tasks in one query: per task, each judgment's label with its annotator's
     confusion matrix (``None`` if not scored)."""
-    if not task_ids:
+    evidence: dict[int, list[Evidence]] = {}
+    for judged in tasks_judged(task_ids):
+        evidence.setdefault(judged.task_id, []).append(Evidence(judged.label, judged.confusion))
+    return evidence
+
+
+def annotator_confusions(*, project: int, annotator_ids: list[int]) -> dict[int, Any]:
+    """The stored Dawid-Skene confusion matrix of each of ``annotator_ids`` that the project's recompute scored."""
+    if not annotator_ids:
         return {}
     with connection.cursor() as cursor:
         if is_postgres():
-            cursor.execute(_EVIDENCE_POSTGRES, [int_array(task_ids)])
+            cursor.execute(
+                "SELECT annotator_id, confusion FROM quality_annotatorscore "
+                "WHERE project_id = %s AND annotator_id = ANY(%s::int4[])",
+                [project, int_array(annotator_ids)],
+            )
         else:
-            cursor.execute(_EVIDENCE.format(placeholders=placeholders(task_ids)), task_ids)
-        rows = cursor.fetchall()
-    evidence: dict[int, list[Evidence]] = {}
-    for task_id, label, confusion in rows:
-        evidence.setdefault(task_id, []).append(Evidence(label, json_value(confusion)))
-    return evidence
+            cursor.execute(
+                "SELECT annotator_id, confusion FROM quality_annotatorscore "  # noqa: S608
+                f"WHERE project_id = %s AND annotator_id IN ({placeholders(annotator_ids)})",
+                [project, *annotator_ids],
+            )
+        return {annotator: json_value(confusion) for annotator, confusion in cursor.fetchall()}
 
 
 _SETTLED_WRITE = """

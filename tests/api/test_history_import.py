@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import re
@@ -13,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
+from exchange import judgment_import
 from labeling.models import Judgment, Membership, Project, Role, Task
 from quality.consensus import task_progress_refresh, tasks_settle
 from quality.models import AnnotatorScore, ProjectQuality
@@ -317,6 +319,38 @@ def test_the_batched_settle_equals_a_settle_per_task_on_random_data(
     assert {("open", ""), ("complete", "consensus")} <= outcomes  # the data reaches more than one outcome
     assert any(state["completed_at"] == fixed for state in batched)  # some completed now ...
     assert any(state["completed_at"] not in (None, fixed) for state in batched)  # ... some kept their time
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_an_import_settles_its_tasks_as_reading_their_judgments_back_would(
+    tenancy: Tenancy, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The import settles with the judgments it read before writing plus its own (not read back): on random
+    # histories, in batches so small that a task's rows span several, the outcome equals a settle from the rows.
+    rng = random.Random(seed)
+    project, tasks = _random_history(rng, tenancy.org_a)
+    now = timezone.now()
+    judges = [factories.make_member(tenancy.org_a) for _ in range(5)]
+    for judge in judges[:3]:
+        AnnotatorScore.objects.create(
+            organization=tenancy.org_a, project=project, annotator=judge, confusion=_random_confusion(rng),
+            computed_at=now,
+        )  # fmt: skip
+    rows = [
+        judgment(task.external_id, judge.email, rng.choice(LABELS[:1] * 3 + LABELS))
+        for task in tasks
+        for judge in rng.sample(judges, rng.randint(0, 3))
+    ]
+    monkeypatch.setattr(judgment_import, "JUDGMENT_BATCH", 7)
+    report = judgment_import.judgments_import(project=project, stream=io.BytesIO(jsonl(rows).encode()), fmt="jsonl")
+    assert (report.created, report.error_count) == (len(rows), 0)
+    touched = [task for task in tasks if any(row["external_id"] == task.external_id for row in rows)]
+    states = Task.objects.filter(pk__in=[task.pk for task in touched]).order_by("id")
+    imported = list(states.values("id", *TASK_STATE))
+    for task in touched:
+        task_progress_refresh(task=task, project=project)
+    assert list(states.values("id", *TASK_STATE)) == imported
+    assert {state["status"] for state in imported} == {"open", "complete"}
 
 
 def test_the_batched_settle_uses_the_posterior_once_every_judge_is_scored(tenancy: Tenancy) -> None:

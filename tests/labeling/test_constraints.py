@@ -7,9 +7,11 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from labeling.models import Judgment, Label, Project, ProjectKind, Task
 from labeling.services import task_create
+from routing.models import Lease
 from routing.services import judgment_record
 from tests import factories
 from tests.conftest import Tenancy
@@ -178,6 +180,8 @@ def test_composite_keys_alone_refuse_a_judgment_pointing_nowhere(tenancy: Tenanc
         {"project_id": 999_999},  # no such project
         {"task_id": 999_999},  # no such task
         {"task_id": other_task.pk},  # another project's task
+        {"organization_id": tenancy.org_b.pk},  # another organization's name on this project's task
+        {"organization_id": tenancy.org_b.pk, "project_id": tenancy.project_b.pk},  # a task of another project
     ]
     for n, change in enumerate(orphans):
         values = {
@@ -193,6 +197,45 @@ def test_composite_keys_alone_refuse_a_judgment_pointing_nowhere(tenancy: Tenanc
             Judgment.objects.create(**values)
             connection.check_constraints()
     assert not Judgment.objects.filter(client_id__startswith="orphan-").exists()
+
+
+@needs_postgres
+def test_one_composite_key_refuses_a_lease_or_judgment_whose_task_is_elsewhere(tenancy: Tenancy) -> None:
+    """Migrations labeling 0016 and routing 0005: a judgment's and a lease's (organization, project, task) point at
+    the task's (organization, project, id), one check where two were; each mismatch is still refused."""
+    with connection.cursor() as cursor:
+        keys = {
+            table: sorted(
+                tuple(info["columns"])
+                for info in connection.introspection.get_constraints(cursor, table).values()
+                if info["foreign_key"] and len(info["columns"]) > 1
+            )
+            for table in ("labeling_annotation", "routing_assignment")
+        }
+    assert keys == {
+        "labeling_annotation": [("organization_id", "project_id", "task_id"), ("project_id", "label")],
+        "routing_assignment": [("organization_id", "project_id", "task_id")],
+    }
+    now = timezone.now()
+    mismatches = [
+        {"organization_id": tenancy.org_b.pk},
+        {"project_id": tenancy.project_b.pk},
+        {"task_id": tenancy.task_b.pk},
+        {"organization_id": 999_999},
+    ]
+    for change in mismatches:
+        values = {
+            "organization_id": tenancy.org_a.pk,
+            "project_id": tenancy.project_a.pk,
+            "task_id": tenancy.task_a.pk,
+            "annotator": tenancy.annotator_a,
+            "leased_at": now,
+            "expires_at": now,
+        } | change
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Lease.objects.create(**values)
+            connection.check_constraints()
+    assert not Lease.objects.filter(annotator=tenancy.annotator_a).exists()
 
 
 def test_duplicate_external_id_is_refused(tenancy: Tenancy) -> None:
