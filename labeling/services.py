@@ -179,6 +179,15 @@ def project_questions_replace(*, project: Project, questions: list[Any]) -> list
             )
         Label.objects.for_org(project.organization_id).filter(project=locked).delete()
         _labels_create(locked, labels)
+    else:  # the same answers: their titles, keys and order follow the form (pages and exports show them)
+        stored = {label.value: label for label in Label.objects.for_org(project.organization_id).filter(project=locked)}
+        changed = []
+        for position, (value, title, shortcut) in enumerate(labels):
+            label = stored[value]
+            if (label.title, label.shortcut, label.position) != (title[:100], shortcut, position):
+                label.title, label.shortcut, label.position = title[:100], shortcut, position
+                changed.append(label)
+        Label.objects.bulk_update(changed, ["title", "shortcut", "position"])
     _questions_store(locked, specs)
     return project_stored_questions(project=locked)
 

@@ -241,3 +241,30 @@ def test_a_rankings_gold_is_the_best_response_of_the_task(api_a: KeyClient, tena
     assert response.status_code == 200, response.content
     gold = dict(Task.objects.filter(project_id=project["id"]).values_list("external_id", "gold_label"))
     assert gold == {"rich-0": "2", "rich-1": "3"}
+
+
+def test_new_option_titles_and_keys_reach_the_labels_once_the_project_has_tasks(
+    api_a: KeyClient, tenancy: Tenancy
+) -> None:
+    def form(titles: tuple[str, str], keys: tuple[str, str]) -> list[dict[str, Any]]:
+        options = [
+            {"value": value, "title": title, "shortcut": key}
+            for value, title, key in zip(("yes", "no"), titles, keys, strict=True)
+        ]
+        return [{"key": "ok", "kind": "choice", "title": "OK?", "primary": True, "options": options}]
+
+    response = post(api_a, PROJECTS, {"name": "Choice form", "questions": form(("Yes", "No"), ("1", "2"))})
+    assert response.status_code == 201, response.content
+    project_id = response.json()["id"]
+    Task.objects.create(organization=tenancy.org_a, project_id=project_id, external_id="t", payload={"text": "x"})
+    response = api_a.patch(
+        f"{PROJECTS}{project_id}/",
+        {"questions": form(("Acceptable", "Not acceptable"), ("y", "n"))},
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    labels = Label.objects.filter(project_id=project_id).order_by("position")
+    assert list(labels.values_list("value", "title", "shortcut")) == [
+        ("yes", "Acceptable", "y"),
+        ("no", "Not acceptable", "n"),
+    ]
