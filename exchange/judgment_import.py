@@ -67,6 +67,7 @@ from labeling.ranking import prediction_clean, task_ranks
 from labeling.selectors import project_label_values, project_stored_questions
 from labeling.services import judgment_errors
 from quality import consensus, sql
+from quality.selectors import annotator_confusions
 from quality.services import project_stats_request_refresh
 
 JUDGMENT_COLUMNS: Final = (
@@ -527,11 +528,12 @@ class _JudgmentWriter(RowWriter):
         self._settle_written()  # no query may run while a COPY is open
         annotators = self.annotators.resolve({judgment.annotator for judgment in batch})
         tasks = _tasks_lock(self.project, sorted({judgment.external_id for judgment in batch}))
+        task_ids = sorted(set(tasks.values()))
         # Every judgment the batch's tasks have (locked: none can come or go): what tells a row made before, and,
         # with the batch's new ones, what their settling weighs.
-        judged = sql.tasks_judged(sorted(set(tasks.values())))
+        judged = sql.tasks_judged(task_ids)
         existing = {(row.task_id, row.annotator_id): row.id for row in judged}
-        responses = _response_counts(sorted(set(tasks.values()))) if self.questions else {}
+        responses = _response_counts(task_ids) if self.questions else {}
         seen: set[tuple[int, int]] = set()
         new: list[tuple[int, int, _Judgment]] = []
         for judgment in batch:
@@ -554,9 +556,7 @@ class _JudgmentWriter(RowWriter):
             return
         org, project_id, now = self.project.organization_id, self.project.pk, self.now
         # Before the COPY: no other query may run while it is open.
-        confusions = sql.annotator_confusions(
-            project=project_id, annotator_ids=sorted({user_id for _, user_id, _ in new})
-        )
+        confusions = annotator_confusions(project=self.project, annotator_ids={user_id for _, user_id, _ in new})
         rows = [
             (
                 org,

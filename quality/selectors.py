@@ -7,6 +7,7 @@ codes by the database; model names excepted). On PostgreSQL each column arrives 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -328,6 +329,14 @@ def annotator_scores(*, project: Project) -> list[AnnotatorScore]:
     )
 
 
+def annotator_confusions(*, project: Project, annotator_ids: Collection[int]) -> dict[int, Any]:
+    """The stored Dawid-Skene confusion matrix of each of ``annotator_ids`` that the project's recompute scored."""
+    rows = AnnotatorScore.objects.for_org(project.organization_id).filter(
+        project=project, annotator_id__in=list(annotator_ids)
+    )
+    return dict(rows.values_list("annotator_id", "confusion"))
+
+
 def model_rankings(*, project: Project) -> list[ModelRanking]:
     return list(ModelRanking.objects.for_org(project.organization_id).filter(project=project).order_by("rank"))
 
@@ -346,6 +355,7 @@ def paused_scores(*, organization_id: int, project_ids: list[int], annotator: An
 
 __all__ = [
     "ProjectData",
+    "annotator_confusions",
     "annotator_scores",
     "latest_quality",
     "model_rankings",

@@ -108,26 +108,6 @@ def batch_evidence(task_ids: list[int]) -> dict[int, list[Evidence]]:
     return evidence
 
 
-def annotator_confusions(*, project: int, annotator_ids: list[int]) -> dict[int, Any]:
-    """The stored Dawid-Skene confusion matrix of each of ``annotator_ids`` that the project's recompute scored."""
-    if not annotator_ids:
-        return {}
-    with connection.cursor() as cursor:
-        if is_postgres():
-            cursor.execute(
-                "SELECT annotator_id, confusion FROM quality_annotatorscore "
-                "WHERE project_id = %s AND annotator_id = ANY(%s::int4[])",
-                [project, int_array(annotator_ids)],
-            )
-        else:
-            cursor.execute(
-                "SELECT annotator_id, confusion FROM quality_annotatorscore "  # noqa: S608
-                f"WHERE project_id = %s AND annotator_id IN ({placeholders(annotator_ids)})",
-                [project, *annotator_ids],
-            )
-        return {annotator: json_value(confusion) for annotator, confusion in cursor.fetchall()}
-
-
 _SETTLED_WRITE = """
 UPDATE labeling_task SET
   judgment_count = v.n,
